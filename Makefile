@@ -1,0 +1,24 @@
+# The two commands of the Quick start:  `make demo`  and  `make test`.
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench
+setup: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements.txt
+	$(VPY) -m pip install -q -e . --no-deps
+	touch $(STAMP)
+
+demo: $(STAMP)
+	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VENV)/bin/dasiamrpn-demo
+
+test: $(STAMP)
+	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VPY) -m pytest -q test
+
+bench: $(STAMP)
+	$(VENV)/bin/dasiamrpn-bench

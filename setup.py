@@ -1,0 +1,51 @@
+"""ament_python package `dasiamrpn_ros` (also installable with pip into a plain venv).
+
+rclpy and the ROS message packages are deliberately *not* install_requires: in a colcon
+workspace the system's ROS 2 provides them; in the standalone venv requirements.txt pins the
+PyPI ROS 2 Jazzy wheels.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "dasiamrpn_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=["dasiamrpn_core*", "dasiamrpn_ros*", "training*"]),
+    package_data={
+        "dasiamrpn_core": ["weights/*.pth", "weights/*.md", "weights/*.json"],
+        "training": ["configs/*.yaml"],
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["numpy", "torch", "tqdm", "PyYAML", "matplotlib"],
+    zip_safe=True,
+    maintainer="DaSiamRPN ROS 2 team",
+    maintainer_email="dasiamrpn-ros@example.org",
+    description="DaSiamRPN visual object tracker: PyTorch core, training, evaluation and a ROS 2 node",
+    license="MIT",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "dasiamrpn-track = dasiamrpn_core.cli.track:main",
+            "dasiamrpn-bench = dasiamrpn_core.cli.bench:main",
+            "dasiamrpn-demo = dasiamrpn_core.demo:main",
+            "dasiamrpn-eval = dasiamrpn_core.evaluation.cli:eval_main",
+            "dasiamrpn-report = dasiamrpn_core.evaluation.cli:report_main",
+            "dasiamrpn-train = training.cli:main",
+            "dasiamrpn-prepare = training.prepare:main",
+            "dasiamrpn-tracker-node = dasiamrpn_ros.tracker_node:main",
+            "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",
+            # names used by `ros2 run dasiamrpn_ros <exe>` in a colcon workspace
+            "tracker_node = dasiamrpn_ros.tracker_node:main",
+            "replay_node = dasiamrpn_ros.replay_node:main",
+        ],
+    },
+)
