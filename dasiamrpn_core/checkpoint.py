@@ -1,0 +1,190 @@
+"""Loading and saving SiamRPN checkpoints, with errors that name the problem.
+
+Two formats are recognised:
+
+* **official** DaSiamRPN files: a bare state dict (``SiamRPNBIG.model``, ``SiamRPNVOT.model``,
+  ``SiamRPNOTB.model``). BIG and vot/otb differ in tensor shapes; vot and otb have identical
+  shapes, so their tracking preset follows the file name (override with ``preset=``).
+* **project** files: ``{"format": FORMAT, "arch": ArchSpec dict, "state_dict": ...,
+  "tracking": SiamRPNParams dict, "metadata": provenance dict}``.
+
+Everything is read with ``torch.load(..., weights_only=True)``.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import PRESETS, SiamRPNParams, siamrpn_params_from_dict, siamrpn_params_to_dict
+from .models import ARCHITECTURES, ArchSpec, SiamRPN
+
+FORMAT = "dasiamrpn_ros/checkpoint/v1"
+MAX_LISTED = 5
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    net: SiamRPN
+    params: SiamRPNParams
+    kind: str            # "official" or "project"
+    preset: str | None   # official preset used, if any
+    metadata: dict
+    path: str
+
+
+def _read(path: Path):
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint path is a directory: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"checkpoint is truncated or corrupt ({exc}): {path}") from exc
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        if "Weights only load failed" in msg:
+            raise CheckpointError(
+                f"checkpoint contains objects other than tensors and plain data; refusing to unpickle "
+                f"it (weights_only=True): {path}") from exc
+        raise CheckpointError(f"not a PyTorch checkpoint ({msg.splitlines()[0]}): {path}") from exc
+    except RuntimeError as exc:
+        raise CheckpointError(f"not a readable PyTorch checkpoint ({str(exc).splitlines()[0]}): {path}") from exc
+
+
+def _infer_official_arch(state: dict, path: Path) -> ArchSpec:
+    w0 = state.get("featureExtract.0.weight")
+    r2 = state.get("conv_r2.weight")
+    if w0 is None or r2 is None:
+        raise CheckpointError(
+            f"unknown architecture: no 'featureExtract.0.weight'/'conv_r2.weight' in {path} "
+            f"(first keys: {list(state)[:MAX_LISTED]})")
+    for spec in ARCHITECTURES.values():
+        ch = spec.channels
+        if tuple(w0.shape) == (ch[1], 3, 11, 11) and r2.shape[0] == spec.feature_out:
+            return spec
+    raise CheckpointError(
+        f"unknown architecture in {path}: first conv {tuple(w0.shape)}, conv_r2 {tuple(r2.shape)}")
+
+
+def _official_preset(spec: ArchSpec, path: Path, preset: str | None) -> str:
+    if preset is not None:
+        if preset not in PRESETS:
+            raise CheckpointError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+        return preset
+    if spec.name == "SiamRPNBIG":
+        return "big"
+    name = path.name.lower()
+    if "otb" in name:
+        return "otb"
+    return "vot"
+
+
+def _check_state(state: dict, net: SiamRPN, path: Path) -> None:
+    expected = net.state_dict()
+    expected = {k: v for k, v in expected.items() if not k.endswith("num_batches_tracked")}
+    got = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint keys do not match {net.spec.name} in {path}: missing {missing[:MAX_LISTED]}"
+            f"{' ...' if len(missing) > MAX_LISTED else ''}, unexpected {unexpected[:MAX_LISTED]}"
+            f"{' ...' if len(unexpected) > MAX_LISTED else ''}")
+    bad_shape = [f"{k}: {tuple(got[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+                 if tuple(got[k].shape) != tuple(v.shape)]
+    if bad_shape:
+        raise CheckpointError(f"checkpoint shapes do not match {net.spec.name} in {path}: "
+                              f"{bad_shape[:MAX_LISTED]}")
+    non_finite = [k for k, v in got.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if non_finite:
+        raise CheckpointError(f"checkpoint has NaN/Inf values in {non_finite[:MAX_LISTED]}: {path}")
+
+
+def load_checkpoint(path: str | os.PathLike, preset: str | None = None) -> LoadedCheckpoint:
+    """Read a checkpoint of either format and build the network (on the CPU, eval mode)."""
+    path = Path(path)
+    obj = _read(path)
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint holds a {type(obj).__name__}, not a state dict: {path}")
+    if obj.get("format") == FORMAT:
+        try:
+            spec = ArchSpec.from_dict(obj["arch"])
+            params = siamrpn_params_from_dict(obj["tracking"])
+            state = obj["state_dict"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"malformed project checkpoint ({exc!r}): {path}") from exc
+        if preset is not None:
+            params = _preset_params(preset, path)
+        kind, metadata = "project", dict(obj.get("metadata", {}))
+    elif "format" in obj or "state_dict" in obj:
+        raise CheckpointError(
+            f"unknown checkpoint format {obj.get('format')!r} in {path} (expected {FORMAT!r} or an "
+            f"official DaSiamRPN state dict)")
+    else:
+        if not all(isinstance(v, torch.Tensor) for v in obj.values()):
+            raise CheckpointError(f"not a SiamRPN state dict (non-tensor values): {path}")
+        state = obj
+        spec = _infer_official_arch(state, path)
+        preset = _official_preset(spec, path, preset)
+        params = PRESETS[preset]
+        kind, metadata = "official", {"source": str(path.name)}
+    net = SiamRPN(spec)
+    _check_state(state, net, path)
+    net.load_state_dict(state, strict=False)  # strictness checked above (num_batches_tracked optional)
+    net.eval()
+    return LoadedCheckpoint(net, params, kind, preset, metadata, str(path))
+
+
+def _preset_params(preset: str, path: Path) -> SiamRPNParams:
+    if preset not in PRESETS:
+        raise CheckpointError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}: {path}")
+    return PRESETS[preset]
+
+
+def save_checkpoint(path: str | os.PathLike, net: SiamRPN, params: SiamRPNParams, metadata: dict) -> Path:
+    """Write a project-format checkpoint atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    payload = {"format": FORMAT, "arch": net.spec.to_dict(), "state_dict": state,
+               "tracking": siamrpn_params_to_dict(params), "metadata": metadata}
+    atomic_torch_save(payload, path)
+    return path
+
+
+def save_official(path: str | os.PathLike, net: SiamRPN) -> Path:
+    """Write a bare state dict in the original DaSiamRPN ``*.model`` form."""
+    path = Path(path)
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    atomic_torch_save(state, path)
+    return path
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,113 @@
+"""Tracking hyper-parameters as frozen dataclasses (loaded at the entry points, never global).
+
+Every threshold of the tracker is a named field here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .anchors import AnchorConfig
+
+MODES = ("siamrpn", "dasiamrpn", "longterm")
+
+
+@dataclass(frozen=True)
+class SiamRPNParams:
+    """Vanilla SiamRPN inference (the original ``TrackerConfig`` plus each net's ``cfg``)."""
+
+    lr: float = 0.295                   # size learning rate (scaled by penalty * score)
+    window_influence: float = 0.42      # weight of the cosine window in the final score
+    penalty_k: float = 0.055            # scale/ratio change penalty
+    instance_size: int = 271            # search crop side (network pixels)
+    context_amount: float = 0.5         # context added around the target for crops
+    adaptive: bool = False              # BIG only: larger search for small targets
+    adaptive_instance_size: int = 287   # the search crop used by `adaptive` for small targets
+    adaptive_area_ratio: float = 0.004  # "small target": w*h / image area below this
+    min_size: float = 10.0              # final clip of the box size, pixels
+    anchors: AnchorConfig = field(default_factory=AnchorConfig)
+
+    @property
+    def exemplar_size(self) -> int:
+        return self.anchors.exemplar_size
+
+
+@dataclass(frozen=True)
+class DistractorParams:
+    """Distractor-aware re-ranking and incremental learning (DaSiamRPN §4.2, Eq. 3-4)."""
+
+    pre_nms_top_k: int = 64            # proposals (by penalised score) entering NMS
+    nms_iou: float = 0.5               # NMS IoU threshold between proposals
+    max_proposals: int = 16            # proposals kept after NMS (the set P)
+    distractor_threshold: float = 0.5  # h: a proposal with RPN similarity above this is a distractor
+    alpha_hat: float = 0.5             # α̂: weight of the distractor term in the re-ranking
+    learning_rate: float = 0.2         # β (η): incremental learning rate of the distractor term (Eq. 4)
+    roi_sampling_ratio: int = 2        # bilinear samples per ROI-align bin and axis
+
+
+@dataclass(frozen=True)
+class LongTermParams:
+    """Local-to-global search (DaSiamRPN §4.3)."""
+
+    failure_threshold: float = 0.3     # score below this: failure, start growing the search
+    recovery_threshold: float = 0.65   # score above this while searching: back to local tracking
+    search_step: int = 64              # search crop growth per frame, network pixels (multiple of 8)
+    max_instance_size: int = 463       # largest search crop, network pixels (bounds the cost)
+    lost_after_frames: int = 30        # searching this many frames without recovery: state "lost"
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    mode: str = "dasiamrpn"
+    siamrpn: SiamRPNParams = field(default_factory=SiamRPNParams)
+    distractor: DistractorParams = field(default_factory=DistractorParams)
+    longterm: LongTermParams = field(default_factory=LongTermParams)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; expected one of {MODES}")
+
+    def with_overrides(self, **overrides) -> "TrackerConfig":
+        """Return a copy with fields of any section replaced by name (names are unique).
+
+        Unknown names raise ``TypeError`` (no silently ignored settings).
+        """
+        sections = {"siamrpn": self.siamrpn, "distractor": self.distractor, "longterm": self.longterm}
+        updates: dict[str, dict] = {k: {} for k in sections}
+        for key, value in overrides.items():
+            owners = [s for s, obj in sections.items() if key in {f.name for f in dataclasses.fields(obj)}]
+            if not owners:
+                raise TypeError(f"unknown tracker parameter {key!r}")
+            updates[owners[0]][key] = value
+        return dataclasses.replace(
+            self, **{s: dataclasses.replace(sections[s], **u) for s, u in updates.items() if u})
+
+
+# The original nets' tracking configs (foolwood/DaSiamRPN code/net.py).
+PRESETS: dict[str, SiamRPNParams] = {
+    "big": SiamRPNParams(lr=0.295, window_influence=0.42, penalty_k=0.055, adaptive=True),
+    "vot": SiamRPNParams(lr=0.45, window_influence=0.44, penalty_k=0.04, adaptive=False),
+    "otb": SiamRPNParams(lr=0.30, window_influence=0.40, penalty_k=0.22, adaptive=False),
+}
+
+
+def siamrpn_params_to_dict(p: SiamRPNParams) -> dict:
+    d = dataclasses.asdict(p)
+    d["anchors"]["ratios"] = list(p.anchors.ratios)
+    d["anchors"]["scales"] = list(p.anchors.scales)
+    return d
+
+
+def siamrpn_params_from_dict(d: dict) -> SiamRPNParams:
+    d = dict(d)
+    anchors = d.pop("anchors", None)
+    known = {f.name for f in dataclasses.fields(SiamRPNParams)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown tracking parameters {sorted(unknown)}")
+    if anchors is not None:
+        anchors = dict(anchors)
+        anchors["ratios"] = tuple(anchors["ratios"])
+        anchors["scales"] = tuple(anchors["scales"])
+        d["anchors"] = AnchorConfig(**anchors)
+    return SiamRPNParams(**d)
