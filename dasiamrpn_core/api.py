@@ -1,0 +1,56 @@
+"""``load_tracker``: the one entry point from a checkpoint file to a ready tracker."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import MODES, TrackerConfig
+from .tracker import TRACKERS, SiamRPNTracker
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "siamrpn_compact.pth"
+
+
+def default_checkpoint() -> Path:
+    """The bundled model; a clear error if this installation has none."""
+    if not DEFAULT_CHECKPOINT.exists():
+        raise CheckpointError(
+            f"no bundled default model at {DEFAULT_CHECKPOINT}; pass a checkpoint path explicitly "
+            f"(an official DaSiamRPN *.model file or a project checkpoint from dasiamrpn-train)")
+    return DEFAULT_CHECKPOINT
+
+
+def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "auto",
+                 mode: str = "dasiamrpn", preset: str | None = None, half: bool = False,
+                 **overrides) -> SiamRPNTracker:
+    """Build a tracker from a checkpoint.
+
+    checkpoint: official DaSiamRPN ``*.model`` (bare state dict) or a project checkpoint; ``None``
+        loads the bundled default model.
+    device: "auto" (CUDA when available), "cpu" or "cuda[:N]".
+    mode: "siamrpn" (vanilla, numerically the original), "dasiamrpn" (distractor-aware) or
+        "longterm" (distractor-aware with the local-to-global search).
+    preset: for official files, the tracking preset "big" | "vot" | "otb" (default from the file).
+    half: half precision on CUDA (ignored on the CPU).
+    overrides: any tracking parameter by name, e.g. ``window_influence=0.4``, ``alpha_hat=0.3``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+    path = default_checkpoint() if checkpoint is None else Path(checkpoint)
+    loaded = load_checkpoint(path, preset=preset)
+    config = TrackerConfig(mode=mode, siamrpn=loaded.params).with_overrides(**overrides)
+    tracker = TRACKERS[mode](loaded.net, config, device=device, half=half)
+    tracker.checkpoint = loaded
+    return tracker
+
+
+def describe(tracker: SiamRPNTracker) -> dict:
+    """A small JSON-able description (model, mode, device) for logs and diagnostics."""
+    loaded = getattr(tracker, "checkpoint", None)
+    return {"mode": tracker.mode, "device": str(tracker.device),
+            "arch": tracker.net.spec.name, "checkpoint": getattr(loaded, "path", None),
+            "params": dataclasses.asdict(tracker.params)}

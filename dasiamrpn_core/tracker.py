@@ -1,0 +1,380 @@
+"""The trackers: vanilla SiamRPN, distractor-aware DaSiamRPN and its long-term variant.
+
+``SiamRPNTracker`` reproduces the original ``SiamRPN_init`` / ``SiamRPN_track`` (foolwood/DaSiamRPN
+``code/run_SiamRPN.py``) number for number: the same crop rounding and padding, the same anchors,
+window, penalties, learning rate and clipping, with numpy doing the post-processing in the same
+dtypes as the original. The network runs in its folded inference form (:class:`InferenceNet`).
+
+``DaSiamRPNTracker`` adds the distractor-aware re-ranking and incremental learning of the
+DaSiamRPN paper (§4.2); ``LongTermTracker`` adds the local-to-global search (§4.3).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .anchors import generate_anchors
+from .config import TrackerConfig
+from .crop import get_subwindow
+from .geometry import nms_cxcywh, py2_round
+from .models import InferenceNet, SiamRPN
+from .roi_align import roi_align
+
+log = logging.getLogger(__name__)
+
+STATES = ("tracking", "searching", "lost")
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """One tracked frame: ``box`` is 0-based ``(x, y, w, h)``; ``score`` in [0, 1]."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    state: str = "tracking"
+
+
+@dataclass
+class SearchOutput:
+    """Everything one RPN evaluation of a search crop produced (crop-pixel coordinates)."""
+
+    boxes: np.ndarray        # (4, N) float32 decoded cx, cy (offsets from the crop centre), w, h
+    score: np.ndarray        # (N,) float32 foreground softmax
+    penalty: np.ndarray      # (N,) scale/ratio penalty
+    pscore: np.ndarray       # (N,) penalised, windowed score (the selection criterion)
+    scale_z: float
+    size_in_crop: np.ndarray  # target size at crop scale
+    features: torch.Tensor   # (1, C, Sx, Sx) search features (for proposal ROI features)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> CUDA when available, else CPU (logged)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        chosen = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        log.info("device=auto selected %s", chosen)
+        return chosen
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu' or 'cuda[:N]'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return torch.device(device)
+
+
+def validate_image(image) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array (H x W x 3 uint8 BGR), got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (H x W x 3 BGR), got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must have 3 channels (H x W x 3 BGR), got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {image.shape}")
+    return image
+
+
+def validate_box(box, image_shape) -> tuple[float, float, float, float]:
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"box must be 4 numbers (x, y, w, h), got {box!r}") from exc
+    if not all(np.isfinite([x, y, w, h])):
+        raise ValueError(f"box has non-finite values: {(x, y, w, h)}")
+    if w <= 0 or h <= 0:
+        raise ValueError(f"box must have positive width and height, got w={w}, h={h}")
+    img_h, img_w = image_shape[:2]
+    if x >= img_w or y >= img_h or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"box {(x, y, w, h)} lies outside the {img_w}x{img_h} image")
+    return x, y, w, h
+
+
+class SiamRPNTracker:
+    """Vanilla SiamRPN (``mode="siamrpn"``)."""
+
+    mode = "siamrpn"
+
+    def __init__(self, net: SiamRPN, config: TrackerConfig, device: str | torch.device = "auto",
+                 half: bool = False):
+        self.config = config
+        self.params = config.siamrpn
+        self.device = resolve_device(device)
+        self.dtype = torch.float16 if half and self.device.type == "cuda" else torch.float32
+        self.net = InferenceNet(net).to(self.device, self.dtype)
+        self._geometry_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # per-target state, set by init()
+        self.center: np.ndarray | None = None
+        self.size: np.ndarray | None = None
+        self.image_shape: tuple[int, int] | None = None
+        self.instance_size: int | None = None
+        self.pad_value: np.ndarray | None = None
+        self.template_features: torch.Tensor | None = None
+        self.head_weight: torch.Tensor | None = None
+        self.head_bias: torch.Tensor | None = None
+
+    # -- public API ------------------------------------------------------------------------
+    @torch.no_grad()
+    def init(self, image: np.ndarray, box) -> None:
+        """Start tracking the target ``box`` = (x, y, w, h) in ``image`` (H x W x 3 uint8 BGR)."""
+        image = validate_image(image)
+        x, y, w, h = validate_box(box, image.shape)
+        p = self.params
+        self.center = np.array([x + w / 2.0, y + h / 2.0])
+        self.size = np.array([w, h])
+        self.image_shape = image.shape[:2]
+        small = (w * h) / float(image.shape[0] * image.shape[1]) < p.adaptive_area_ratio
+        self.instance_size = p.adaptive_instance_size if (p.adaptive and small) else p.instance_size
+        avg_chans = np.mean(image, axis=(0, 1))
+        self.pad_value = avg_chans.astype(np.uint8)  # the original assigns floats into uint8: truncation
+        wc_z = w + p.context_amount * (w + h)
+        hc_z = h + p.context_amount * (w + h)
+        s_z = py2_round(np.sqrt(wc_z * hc_z))
+        z_crop = get_subwindow(image, self.center, p.exemplar_size, s_z, self.pad_value)
+        self.template_features = self.net.features(self._to_tensor(z_crop))
+        self.head_weight, self.head_bias = self.net.fold_head(self.template_features)
+        self._on_init()
+
+    @torch.no_grad()
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Locate the target in the next frame."""
+        if self.center is None:
+            raise ValueError("track() called before init(): initialise the tracker with a box first")
+        image = validate_image(image)
+        if image.shape[:2] != self.image_shape:
+            raise ValueError(f"frame size changed from {self.image_shape[1]}x{self.image_shape[0]} to "
+                             f"{image.shape[1]}x{image.shape[0]}; call init() again")
+        return self._track(image)
+
+    # -- the vanilla SiamRPN step ------------------------------------------------------------
+    def _track(self, image: np.ndarray) -> TrackResult:
+        out = self._search(image, self.center, self.instance_size, self.params.window_influence)
+        best = self._select(out)
+        score = self._update(out, best)
+        return self._result(score, "tracking")
+
+    def _on_init(self) -> None:
+        """Hook for subclasses: reset per-target state."""
+
+    def _select(self, out: SearchOutput) -> int:
+        return int(np.argmax(out.pscore))
+
+    def _search_scale(self) -> tuple[float, float]:
+        """(s_z, scale_z) for the current target size (the original's unrounded s_z)."""
+        p = self.params
+        w, h = self.size
+        wc_z = h + p.context_amount * (w + h)
+        hc_z = w + p.context_amount * (w + h)
+        s_z = np.sqrt(wc_z * hc_z)
+        return s_z, p.exemplar_size / s_z
+
+    def _search(self, image: np.ndarray, center: np.ndarray, instance_size: int,
+                window_influence: float) -> SearchOutput:
+        p = self.params
+        s_z, scale_z = self._search_scale()
+        d_search = (instance_size - p.exemplar_size) // 2
+        s_x = s_z + 2 * (d_search / scale_z)
+        x_crop = get_subwindow(image, center, instance_size, py2_round(s_x), self.pad_value)
+        x_f = self.net.features(self._to_tensor(x_crop))
+        delta_t, logits_t = self.net.head(x_f, self.head_weight, self.head_bias)
+        delta = delta_t.float().permute(1, 2, 3, 0).contiguous().view(4, -1).cpu().numpy()
+        score = F.softmax(logits_t.float().permute(1, 2, 3, 0).contiguous().view(2, -1), dim=0)[1].cpu().numpy()
+        anchors, window = self._geometry(instance_size)
+        boxes = np.empty_like(delta)
+        boxes[0] = delta[0] * anchors[:, 2] + anchors[:, 0]
+        boxes[1] = delta[1] * anchors[:, 3] + anchors[:, 1]
+        boxes[2] = np.exp(delta[2]) * anchors[:, 2]
+        boxes[3] = np.exp(delta[3]) * anchors[:, 3]
+        size_in_crop = self.size * scale_z
+        s_c = _change(_padded_size(boxes[2], boxes[3]) / _padded_size(size_in_crop[0], size_in_crop[1]))
+        r_c = _change((size_in_crop[0] / size_in_crop[1]) / (boxes[2] / boxes[3]))
+        penalty = np.exp(-(r_c * s_c - 1.) * p.penalty_k)
+        pscore = penalty * score
+        pscore = pscore * (1 - window_influence) + window * window_influence
+        return SearchOutput(boxes, score, penalty, pscore, scale_z, size_in_crop, x_f)
+
+    def _update(self, out: SearchOutput, best: int, move: bool = True, resize: bool = True) -> float:
+        """Apply the chosen proposal to the state (the original's update and clipping)."""
+        target = out.boxes[:, best] / out.scale_z
+        size = out.size_in_crop / out.scale_z
+        lr = out.penalty[best] * out.score[best] * self.params.lr
+        center = self.center
+        if move:
+            center = np.array([target[0] + self.center[0], target[1] + self.center[1]])
+        if resize:
+            size = np.array([size[0] * (1 - lr) + target[2] * lr, size[1] * (1 - lr) + target[3] * lr])
+        img_h, img_w = self.image_shape
+        min_size = self.params.min_size
+        self.center = np.array([max(0, min(img_w, center[0])), max(0, min(img_h, center[1]))])
+        self.size = np.array([max(min_size, min(img_w, size[0])), max(min_size, min(img_h, size[1]))])
+        return float(out.score[best])
+
+    def _result(self, score: float, state: str) -> TrackResult:
+        cx, cy = self.center
+        w, h = self.size
+        return TrackResult((float(cx - w / 2), float(cy - h / 2), float(w), float(h)), float(score), state)
+
+    def _geometry(self, instance_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Anchors and cosine window for a search crop size (cached)."""
+        if instance_size not in self._geometry_cache:
+            cfg = self.params.anchors
+            s = cfg.score_size(instance_size)
+            window = np.tile(np.outer(np.hanning(s), np.hanning(s)).flatten(), cfg.anchor_num)
+            self._geometry_cache[instance_size] = (generate_anchors(cfg, s), window)
+        return self._geometry_cache[instance_size]
+
+    def _to_tensor(self, patch: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(patch).to(self.device)
+        return t.permute(2, 0, 1).unsqueeze(0).to(self.dtype)
+
+
+def _change(r):
+    return np.maximum(r, 1. / r)
+
+
+def _padded_size(w, h):
+    pad = (w + h) * 0.5
+    return np.sqrt((w + pad) * (h + pad))
+
+
+class DaSiamRPNTracker(SiamRPNTracker):
+    """Distractor-aware SiamRPN (DaSiamRPN paper §4.2).
+
+    Each frame: NMS over the best proposals gives the set P; their features are taken from the
+    search feature map by ROI-align at the template feature size. Proposals other than the chosen
+    one whose RPN similarity to the template exceeds ``distractor_threshold`` are distractors;
+    their L2-normalised features, weighted by that similarity (α_i), are learned incrementally
+    with rate β (Eq. 4) into one distractor term. Proposals are re-ranked by
+    ``pscore - α̂ * <distractor term, normalised proposal feature>`` (Eq. 3 with cosine similarity).
+    Until a distractor has been seen, the selection is exactly the SiamRPN one.
+    """
+
+    mode = "dasiamrpn"
+
+    def _on_init(self) -> None:
+        super()._on_init()
+        self.distractor_sum: torch.Tensor | None = None
+        self.distractor_weight: float = 0.0
+
+    def _select(self, out: SearchOutput) -> int:
+        return self._distractor_aware_select(out, learn=True)
+
+    def _distractor_aware_select(self, out: SearchOutput, learn: bool) -> int:
+        d = self.config.distractor
+        order = np.argsort(-out.pscore, kind="stable")[:d.pre_nms_top_k]
+        keep = order[nms_cxcywh(out.boxes[:, order].T, out.pscore[order], d.nms_iou, d.max_proposals)]
+        feats = None
+        if self.distractor_sum is None:
+            best = int(np.argmax(out.pscore))
+        else:
+            feats = self._proposal_features(out, keep)
+            memory = self.distractor_sum / self.distractor_weight
+            similarity = (feats @ memory).cpu().numpy().astype(np.float64)
+            reranked = out.pscore[keep] - d.alpha_hat * similarity
+            best = int(keep[int(np.argmax(reranked))])
+        if learn:
+            self._learn_distractors(out, keep, best, feats)
+        return best
+
+    def _learn_distractors(self, out: SearchOutput, keep: np.ndarray, best: int,
+                           feats: torch.Tensor | None) -> None:
+        d = self.config.distractor
+        is_distractor = (keep != best) & (out.score[keep] > d.distractor_threshold)
+        if not is_distractor.any():
+            return
+        if feats is None:
+            feats = self._proposal_features(out, keep)
+        alpha = torch.as_tensor(out.score[keep][is_distractor], dtype=feats.dtype, device=feats.device)
+        frame_sum = (alpha[:, None] * feats[torch.as_tensor(is_distractor, device=feats.device)]).sum(0)
+        frame_weight = float(alpha.sum())
+        if self.distractor_sum is None:
+            self.distractor_sum, self.distractor_weight = frame_sum, frame_weight
+        else:
+            beta = d.learning_rate
+            self.distractor_sum = (1 - beta) * self.distractor_sum + beta * frame_sum
+            self.distractor_weight = (1 - beta) * self.distractor_weight + beta * frame_weight
+
+    def _proposal_features(self, out: SearchOutput, idx: np.ndarray) -> torch.Tensor:
+        """L2-normalised ROI-align features (K, C*k*k) of proposals, at the template feature size.
+
+        A proposal centred ``dx`` crop pixels from the crop centre sits at feature coordinate
+        ``Sx / 2 + dx / stride``; the region is the template's context window (``exemplar_size``
+        crop pixels = ``k`` feature cells).
+        """
+        x_f = out.features[0].float()
+        k = self.template_features.shape[-1]
+        stride = self.params.anchors.total_stride
+        centre = x_f.shape[-1] / 2.0
+        cx = centre + out.boxes[0, idx].astype(np.float64) / stride
+        cy = centre + out.boxes[1, idx].astype(np.float64) / stride
+        rois = torch.as_tensor(np.stack([cx - k / 2, cy - k / 2, cx + k / 2, cy + k / 2], axis=1),
+                               dtype=x_f.dtype, device=x_f.device)
+        feats = roi_align(x_f, rois, k, self.config.distractor.roi_sampling_ratio).flatten(1)
+        return F.normalize(feats, dim=1)
+
+
+class LongTermTracker(DaSiamRPNTracker):
+    """DaSiamRPN with the local-to-global search (paper §4.3).
+
+    When the score drops below ``failure_threshold`` the box is frozen and the search crop grows by
+    ``search_step`` network pixels per frame (at the frozen scale) up to ``max_instance_size``; if
+    that crop still does not cover the image, its centre sweeps the image on a grid, one position
+    per frame, so the whole image is searched at a bounded per-frame cost. The cosine window is off
+    while searching. A score above ``recovery_threshold`` returns to local tracking.
+    """
+
+    mode = "longterm"
+
+    def _on_init(self) -> None:
+        super()._on_init()
+        self.failed_frames = 0
+        self.search_size: int | None = None
+        self.sweep_index = 0
+
+    def _track(self, image: np.ndarray) -> TrackResult:
+        lt = self.config.longterm
+        if self.failed_frames == 0:
+            out = self._search(image, self.center, self.instance_size, self.params.window_influence)
+            best = self._select(out)
+            if out.score[best] >= lt.failure_threshold:
+                return self._result(self._update(out, best), "tracking")
+            self.failed_frames = 1
+            self.search_size = self.instance_size
+            self.sweep_index = 0
+            return self._result(float(out.score[best]), "searching")
+        self.search_size = min(self.search_size + lt.search_step, lt.max_instance_size)
+        center = self._search_center()
+        out = self._search(image, center, self.search_size, 0.0)
+        best = self._distractor_aware_select(out, learn=False)
+        score = float(out.score[best])
+        if score >= lt.recovery_threshold:
+            self.center = center  # the proposal offsets are relative to this crop's centre
+            self.failed_frames = 0
+            return self._result(self._update(out, best), "tracking")
+        self.failed_frames += 1
+        return self._result(score, "lost" if self.failed_frames > lt.lost_after_frames else "searching")
+
+    def _search_center(self) -> np.ndarray:
+        """The last position, or, once the largest crop cannot cover the image from there, the next
+        position of a grid sweep over the image."""
+        s_z, scale_z = self._search_scale()
+        side = self.search_size / scale_z
+        img_h, img_w = self.image_shape
+        covers = (self.center[0] - side / 2 <= 0 and self.center[0] + side / 2 >= img_w
+                  and self.center[1] - side / 2 <= 0 and self.center[1] + side / 2 >= img_h)
+        if self.search_size < self.config.longterm.max_instance_size or covers:
+            return self.center
+        # effective search span: the response map covers the crop minus the template margin
+        span = max(side * (self.search_size - self.params.exemplar_size) / self.search_size, 1.0)
+        nx = max(1, int(np.ceil(img_w / span)))
+        ny = max(1, int(np.ceil(img_h / span)))
+        i = self.sweep_index % (nx * ny)
+        self.sweep_index += 1
+        gx, gy = i % nx, i // nx
+        return np.array([(gx + 0.5) * img_w / nx, (gy + 0.5) * img_h / ny])
+
+
+TRACKERS = {cls.mode: cls for cls in (SiamRPNTracker, DaSiamRPNTracker, LongTermTracker)}
