@@ -1,0 +1,48 @@
+"""Shared test fixtures: where ../shared lives, and official-format weights made from it."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DASIAMRPN_SHARED", REPO.parent / "shared"))
+SEQUENCES = SHARED / "data" / "sequences"
+REFERENCE = SHARED / "reference"
+
+
+def require_shared(*parts: str) -> Path:
+    """Path inside ../shared, or skip the test with the reason (a user's clone has no ../shared)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data beside the project; set DASIAMRPN_SHARED)")
+    return path
+
+
+def _make_weights_module():
+    script = require_shared("reference", "make_weights.py")
+    spec = importlib.util.spec_from_file_location("make_weights", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def official_weights(tmp_path_factory):
+    """Factory: official-format DaSiamRPN weights (deterministic, from ../shared/reference)."""
+    cache: dict[tuple[str, int], Path] = {}
+    directory = tmp_path_factory.mktemp("official_weights")
+
+    def make(net: str, seed: int = 2) -> Path:
+        key = (net, seed)
+        if key not in cache:
+            import torch
+            module = _make_weights_module()
+            path = directory / f"SiamRPN{net.upper()}_seed{seed}.model"
+            torch.save(module.make_state_dict(net, seed), path)
+            cache[key] = path
+        return cache[key]
+
+    return make
