@@ -194,6 +194,9 @@ class SiamRPNTracker:
         penalty = np.exp(-(r_c * s_c - 1.) * p.penalty_k)
         pscore = penalty * score
         pscore = pscore * (1 - window_influence) + window * window_influence
+        # a diverged network output (overflowing exp) must never be selected; a no-op when all
+        # outputs are finite, so the original's numbers are unchanged
+        pscore[~(np.isfinite(boxes).all(axis=0) & np.isfinite(pscore))] = -np.inf
         return SearchOutput(boxes, score, penalty, pscore, scale_z, size_in_crop, x_f)
 
     def _update(self, out: SearchOutput, best: int, move: bool = True, resize: bool = True) -> float:

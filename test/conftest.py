@@ -46,3 +46,19 @@ def official_weights(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def model_path(official_weights):
+    """A real checkpoint for behaviour tests: the bundled model when this checkout has it, else
+    the deterministic official-format SiamRPNvot weights made from ../shared/reference."""
+    from dasiamrpn_core import DEFAULT_CHECKPOINT
+    if DEFAULT_CHECKPOINT.exists():
+        return DEFAULT_CHECKPOINT
+    return official_weights("vot")
+
+
+@pytest.fixture(scope="session")
+def demo_seq():
+    from dasiamrpn_core.demo_sequence import make_sequence
+    return make_sequence("demo", num_frames=40)

@@ -1,0 +1,59 @@
+"""LaSOT (``<class>/<class>-<k>/img/%08d.jpg``, ``groundtruth.txt`` 1-based, occlusion flags).
+
+Frames flagged in ``full_occlusion.txt`` or ``out_of_view.txt`` count as "target absent".
+``--split test`` keeps the sequences listed in ``ROOT/testing_set.txt``. Sequence folders may
+also sit directly in the root (the test-set download).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..annotation_io import read_boxes, read_flags
+from ..errors import DatasetError
+from ..sequence import Sequence
+from .common import list_frames, make_sequence
+
+ABSENCE_FILES = ("full_occlusion.txt", "out_of_view.txt")
+SPLIT_FILES = {"test": "testing_set.txt", "train": "training_set.txt"}
+
+
+def _folders(root: Path) -> list[Path]:
+    found = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (child / "groundtruth.txt").is_file():
+            found.append(child)
+        else:
+            found.extend(sorted(p for p in child.iterdir() if (p / "groundtruth.txt").is_file()))
+    return found
+
+
+def _sequence(folder: Path) -> Sequence:
+    frames = list_frames(folder / "img")
+    ann = read_boxes(folder / "groundtruth.txt", one_based=True, allow_nan=True, allow_empty=True)
+    absent = None
+    for name in ABSENCE_FILES:
+        if (folder / name).is_file():
+            flags = read_flags(folder / name, expected=len(ann.boxes))
+            absent = flags if absent is None else absent | flags
+    category = folder.name.rsplit("-", 1)[0]
+    return make_sequence(folder.name, frames, ann, one_based=True, extra_absent=absent,
+                         metadata={"class": category})
+
+
+def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
+    if index is not None:
+        raise DatasetError("dataset 'lasot' takes no --index")
+    if not root.is_dir():
+        raise DatasetError(f"LaSOT root not found: {root}")
+    folders = _folders(root)
+    if split is not None:
+        if split not in SPLIT_FILES:
+            raise DatasetError(f"unknown LaSOT split {split!r}; expected one of {sorted(SPLIT_FILES)}")
+        listing = root / SPLIT_FILES[split]
+        if not listing.is_file():
+            raise DatasetError(f"--split {split} needs {listing} (one sequence name per line)")
+        keep = {line.strip() for line in listing.read_text().splitlines() if line.strip()}
+        folders = [f for f in folders if f.name in keep]
+    if not folders:
+        raise DatasetError(f"no LaSOT sequences (<seq>/groundtruth.txt with img/) in {root}")
+    return [_sequence(f) for f in folders]

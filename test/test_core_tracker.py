@@ -1,0 +1,147 @@
+"""Tracker behaviour: the API contract, input validation, modes, edge cases, ROI-align."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dasiamrpn_core import TrackResult, load_tracker
+from dasiamrpn_core.roi_align import roi_align, roi_align_reference
+
+
+@pytest.fixture(scope="module")
+def tracker(model_path):
+    return load_tracker(model_path, device="cpu", mode="dasiamrpn")
+
+
+def test_api_contract(tracker, demo_seq):
+    tracker.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    r = tracker.track(demo_seq.frames[1])
+    assert isinstance(r, TrackResult)
+    assert len(r.box) == 4 and all(isinstance(v, float) for v in r.box)
+    assert 0.0 <= r.score <= 1.0
+    assert r.state == "tracking"
+
+
+@pytest.mark.parametrize("image, message", [
+    (np.zeros((0, 10, 3), np.uint8), "empty"),
+    (np.zeros((10, 10, 3), np.float32), "uint8"),
+    (np.zeros((10, 10), np.uint8), "3 channels"),
+    (np.zeros((10, 10, 4), np.uint8), "3 channels"),
+    ([[1, 2, 3]], "numpy array"),
+])
+def test_bad_images_are_rejected(tracker, image, message):
+    with pytest.raises(ValueError, match=message):
+        tracker.init(image, (1, 1, 5, 5))
+
+
+@pytest.mark.parametrize("box, message", [
+    ((10, 10, 0, 5), "positive"),
+    ((10, 10, -3, 5), "positive"),
+    ((10, 10, float("nan"), 5), "non-finite"),
+    ((10, 10, float("inf"), 5), "non-finite"),
+    ((700, 10, 20, 20), "outside"),
+    ((-50, -50, 20, 20), "outside"),
+    ((1, 2, 3), "4 numbers"),
+])
+def test_bad_boxes_are_rejected(tracker, demo_seq, box, message):
+    with pytest.raises(ValueError, match=message):
+        tracker.init(demo_seq.frames[0], box)
+
+
+def test_track_before_init_and_size_change(model_path, demo_seq):
+    t = load_tracker(model_path, device="cpu", mode="siamrpn")
+    with pytest.raises(ValueError, match="before init"):
+        t.track(demo_seq.frames[0])
+    t.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    with pytest.raises(ValueError, match="frame size changed"):
+        t.track(demo_seq.frames[1][:100])
+
+
+@pytest.mark.parametrize("mode", ["siamrpn", "dasiamrpn", "longterm"])
+def test_edge_cases_border_thin_image_and_4k(model_path, mode):
+    t = load_tracker(model_path, device="cpu", mode=mode)
+    rng = np.random.default_rng(1)
+    # a target touching the image border
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    t.init(image, (0, 0, 40, 30))
+    r = t.track(image)
+    assert np.isfinite(r.box).all()
+    # a 1-pixel-wide image
+    thin = rng.integers(0, 255, (200, 1, 3), dtype=np.uint8)
+    t.init(thin, (0, 50, 1, 20))
+    r = t.track(thin)
+    assert np.isfinite(r.box).all() and r.box[2] > 0
+    # a 4K frame
+    big = rng.integers(0, 255, (2160, 3840, 3), dtype=np.uint8)
+    t.init(big, (1900, 1000, 120, 90))
+    r = t.track(big)
+    assert np.isfinite(r.box).all()
+    assert 0 <= r.box[0] + r.box[2] / 2 <= 3840 and 0 <= r.box[1] + r.box[3] / 2 <= 2160
+
+
+def test_dasiamrpn_equals_siamrpn_without_distractors(model_path, demo_seq):
+    """Invariant: as long as no distractor has ever been found, the output is exactly SiamRPN's."""
+    plain = load_tracker(model_path, device="cpu", mode="siamrpn")
+    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=1.0)
+    for t in (plain, aware):
+        t.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    for frame in demo_seq.frames[1:]:
+        a, b = plain.track(frame), aware.track(frame)
+        assert a.box == b.box and a.score == b.score
+    assert aware.distractor_sum is None
+
+
+def test_distractors_are_learned_and_change_the_ranking(model_path, demo_seq):
+    """With a threshold every proposal passes, distractors are learned and re-ranking is active."""
+    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=0.0,
+                         alpha_hat=0.5)
+    aware.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    aware.track(demo_seq.frames[1])
+    assert aware.distractor_sum is not None and aware.distractor_weight > 0
+    first = aware.distractor_sum.clone()
+    aware.track(demo_seq.frames[2])
+    beta = aware.config.distractor.learning_rate
+    # Eq. 4: the learned term is an exponential moving sum with rate beta
+    weight_before = aware.distractor_weight
+    aware.track(demo_seq.frames[3])
+    assert not torch.equal(first, aware.distractor_sum)
+    assert 0 < beta < 1 and np.isfinite(aware.distractor_weight) and weight_before > 0
+
+
+def test_overrides_are_validated(model_path):
+    with pytest.raises(TypeError, match="unknown tracker parameter"):
+        load_tracker(model_path, device="cpu", no_such_threshold=1)
+    with pytest.raises(ValueError, match="unknown mode"):
+        load_tracker(model_path, device="cpu", mode="fast")
+    t = load_tracker(model_path, device="cpu", window_influence=0.3, alpha_hat=0.7, failure_threshold=0.2)
+    assert t.params.window_influence == 0.3
+    assert t.config.distractor.alpha_hat == 0.7 and t.config.longterm.failure_threshold == 0.2
+
+
+def test_device_auto_is_cpu_here(model_path):
+    t = load_tracker(model_path, device="auto")
+    assert t.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        load_tracker(model_path, device="tpu")
+
+
+def test_roi_align_batched_matches_loop():
+    gen = torch.Generator().manual_seed(0)
+    feature = torch.randn(8, 13, 17, generator=gen)
+    boxes = torch.tensor([
+        [0.0, 0.0, 6.0, 6.0],
+        [2.3, 4.1, 9.7, 8.2],
+        [-3.0, -2.0, 3.0, 4.0],      # past the top-left edge
+        [12.5, 9.0, 19.5, 15.0],     # past the bottom-right edge
+        [5.0, 5.0, 5.5, 5.25],       # tiny
+        [-4.0, -4.0, 22.0, 18.0],    # larger than the map
+    ])
+    for sampling in (1, 2, 3):
+        fast = roi_align(feature, boxes, 6, sampling)
+        slow = roi_align_reference(feature, boxes, 6, sampling)
+        assert fast.shape == (6, 8, 6, 6)
+        assert (fast - slow).abs().max().item() <= 1e-5
+    # a box covering exactly one cell reads that cell's value
+    one = roi_align(feature, torch.tensor([[3.0, 2.0, 4.0, 3.0]]), 1, 1)
+    assert torch.allclose(one[0, :, 0, 0], feature[:, 2, 3])
