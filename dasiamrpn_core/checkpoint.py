@@ -60,8 +60,9 @@ def _read(path: Path):
                 f"checkpoint contains objects other than tensors and plain data; refusing to unpickle "
                 f"it (weights_only=True): {path}") from exc
         raise CheckpointError(f"not a PyTorch checkpoint ({msg.splitlines()[0]}): {path}") from exc
-    except RuntimeError as exc:
-        raise CheckpointError(f"not a readable PyTorch checkpoint ({str(exc).splitlines()[0]}): {path}") from exc
+    except Exception as exc:  # torch raises assorted types for arbitrary bytes
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"not a readable PyTorch checkpoint ({first}): {path}") from exc
 
 
 def _infer_official_arch(state: dict, path: Path) -> ArchSpec:

@@ -1,0 +1,122 @@
+"""Checkpoint formats and the errors for bad files."""
+from __future__ import annotations
+
+import collections
+import shutil
+
+import pytest
+import torch
+
+from dasiamrpn_core import CheckpointError, load_tracker
+from dasiamrpn_core.checkpoint import FORMAT, load_checkpoint, save_checkpoint, save_official
+from dasiamrpn_core.config import PRESETS
+from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
+
+
+@pytest.fixture(scope="module")
+def compact_state():
+    torch.manual_seed(0)
+    return SiamRPN(ARCHITECTURES["SiamRPNcompact"]).eval()
+
+
+def test_official_files_are_recognised_by_shape_and_name(official_weights, tmp_path):
+    vot = load_checkpoint(official_weights("vot"))
+    assert vot.kind == "official" and vot.net.spec.name == "SiamRPNvot" and vot.preset == "vot"
+    assert vot.params == PRESETS["vot"]
+    otb_path = tmp_path / "SiamRPNOTB.model"
+    shutil.copy(official_weights("vot"), otb_path)          # identical shapes, told apart by name
+    assert load_checkpoint(otb_path).preset == "otb"
+    assert load_checkpoint(otb_path, preset="vot").params == PRESETS["vot"]
+    plain = tmp_path / "weights.model"
+    shutil.copy(official_weights("vot"), plain)
+    assert load_checkpoint(plain).preset == "vot"
+    with pytest.raises(CheckpointError, match="unknown preset"):
+        load_checkpoint(plain, preset="lasot")
+
+
+def test_project_format_round_trip(compact_state, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pth", compact_state, PRESETS["otb"], {"step": 7, "data": "x"})
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == FORMAT and raw["arch"]["name"] == "SiamRPNcompact"
+    loaded = load_checkpoint(path)
+    assert loaded.kind == "project" and loaded.metadata["step"] == 7 and loaded.params == PRESETS["otb"]
+    for k, v in compact_state.state_dict().items():
+        if not k.endswith("num_batches_tracked"):
+            assert torch.equal(v, loaded.net.state_dict()[k])
+    official = save_official(tmp_path / "SiamRPNcompact.model", compact_state)
+    assert load_checkpoint(official).net.spec.name == "SiamRPNcompact"
+    assert load_tracker(path, device="cpu").params == PRESETS["otb"]
+
+
+def test_missing_and_non_torch_files(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(tmp_path / "empty.pth")
+    (tmp_path / "text.pth").write_text("these are not weights\n")
+    with pytest.raises(CheckpointError, match="not a"):
+        load_checkpoint(tmp_path / "text.pth")
+
+
+def test_truncated_file(compact_state, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pth", compact_state, PRESETS["vot"], {})
+    data = path.read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated|corrupt|not a readable"):
+        load_checkpoint(tmp_path / "cut.pth")
+
+
+class Foreign:  # a pickled custom object must not be unpickled
+    pass
+
+
+def test_foreign_pickles_are_refused(tmp_path):
+    path = tmp_path / "foreign.pth"
+    torch.save({"model": Foreign()}, path)
+    with pytest.raises(CheckpointError, match="weights_only|refusing"):
+        load_checkpoint(path)
+
+
+def test_unknown_architecture_and_format(tmp_path):
+    torch.save({"backbone.weight": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="unknown architecture"):
+        load_checkpoint(tmp_path / "other.pth")
+    torch.save({"featureExtract.0.weight": torch.zeros(64, 3, 11, 11), "conv_r2.weight": torch.zeros(64, 64, 3, 3)},
+               tmp_path / "odd.pth")
+    with pytest.raises(CheckpointError, match="unknown architecture"):
+        load_checkpoint(tmp_path / "odd.pth")
+    torch.save({"format": "someone-else/v3", "state_dict": {}}, tmp_path / "fmt.pth")
+    with pytest.raises(CheckpointError, match="unknown checkpoint format"):
+        load_checkpoint(tmp_path / "fmt.pth")
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    with pytest.raises(CheckpointError, match="not a state dict"):
+        load_checkpoint(tmp_path / "list.pth")
+
+
+def test_mismatched_keys_shapes_and_nan(compact_state, tmp_path):
+    state = collections.OrderedDict((k, v.clone()) for k, v in compact_state.state_dict().items()
+                                    if not k.endswith("num_batches_tracked"))
+    missing = dict(state)
+    missing.pop("conv_r1.weight")
+    torch.save(missing, tmp_path / "missing.model")
+    with pytest.raises(CheckpointError, match="missing \\['conv_r1.weight'\\]"):
+        load_checkpoint(tmp_path / "missing.model")
+    shaped = dict(state)
+    shaped["regress_adjust.weight"] = torch.zeros(20, 20, 3, 3)
+    torch.save(shaped, tmp_path / "shape.model")
+    with pytest.raises(CheckpointError, match="regress_adjust.weight"):
+        load_checkpoint(tmp_path / "shape.model")
+    nan = dict(state)
+    nan["conv_cls2.bias"] = nan["conv_cls2.bias"].clone()
+    nan["conv_cls2.bias"][0] = float("nan")
+    torch.save(nan, tmp_path / "nan.model")
+    with pytest.raises(CheckpointError, match="NaN/Inf.*conv_cls2.bias"):
+        load_checkpoint(tmp_path / "nan.model")
+
+
+def test_missing_bundled_model_message(tmp_path, monkeypatch):
+    import dasiamrpn_core.api as api
+    monkeypatch.setattr(api, "DEFAULT_CHECKPOINT", tmp_path / "absent.pth")
+    with pytest.raises(CheckpointError, match="no bundled default model"):
+        load_tracker(None)
