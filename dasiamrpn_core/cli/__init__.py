@@ -1,0 +1,1 @@
+"""Console entry points of the core (argument parsing happens inside each ``main``)."""

@@ -1,0 +1,110 @@
+"""``dasiamrpn-bench``: per-frame latency of ``track`` (median, p95) and template ``init`` time
+for each network and mode, on real frames, at a fixed number of CPU threads.
+
+Networks: the bundled compact model, and, when ../shared/reference is present (or
+``--official-dir`` holds SiamRPNVOT.model / SiamRPNBIG.model), the original architectures with
+their published shapes. ``longterm`` is also measured while searching the largest region.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..api import DEFAULT_CHECKPOINT, load_tracker
+from ..demo_sequence import make_sequence
+
+REPO_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def _official_weights(directory: Path, shared: Path) -> dict[str, Path]:
+    found = {name: directory / f"SiamRPN{name.upper()}.model" for name in ("vot", "big")}
+    script = shared / "reference" / "make_weights.py"
+    for name, path in found.items():
+        if not path.exists() and script.exists():
+            spec = importlib.util.spec_from_file_location("make_weights", script)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            directory.mkdir(parents=True, exist_ok=True)
+            torch.save(module.make_state_dict(name, 2), path)
+    return {name: path for name, path in found.items() if path.exists()}
+
+
+def _stats(seconds: list[float]) -> dict:
+    ms = np.asarray(seconds) * 1000.0
+    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)),
+            "fps": float(1000.0 / np.median(ms)), "frames": int(len(ms))}
+
+
+def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], box, repeats: int,
+                  force_search: bool = False) -> dict:
+    overrides = {"failure_threshold": 1.01, "recovery_threshold": 1.01} if force_search else {}
+    tracker = load_tracker(checkpoint, device="cpu", mode=mode, **overrides)
+    init_times, track_times = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        tracker.init(frames[0], box)
+        init_times.append(time.perf_counter() - t0)
+        for frame in frames[1:]:
+            t0 = time.perf_counter()
+            tracker.track(frame)
+            track_times.append(time.perf_counter() - t0)
+    warm = track_times[3:] if len(track_times) > 6 else track_times
+    if force_search:  # only frames at the largest search region
+        warm = track_times[len(track_times) // 2:]
+    out = _stats(warm)
+    out["init_ms"] = float(np.median(init_times) * 1000.0)
+    if force_search:
+        out["search_instance_size"] = tracker.search_size
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=40, help="frames per run (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per configuration")
+    parser.add_argument("--shared", type=Path, default=REPO_SHARED, help="the shared data folder")
+    parser.add_argument("--official-dir", type=Path, default=Path(tempfile.gettempdir()) / "dasiamrpn_bench_weights",
+                        help="where official-format weights are found or generated")
+    parser.add_argument("--nets", default="compact,vot,big", help="comma list of compact, vot, big")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    seq = make_sequence("demo", num_frames=args.frames)
+    box = tuple(seq.boxes[0])
+    nets: dict[str, Path | None] = {}
+    wanted = set(args.nets.split(","))
+    if "compact" in wanted and DEFAULT_CHECKPOINT.exists():
+        nets["compact"] = DEFAULT_CHECKPOINT
+    nets.update({k: v for k, v in _official_weights(args.official_dir, args.shared).items() if k in wanted})
+    if not nets:
+        print("no networks to benchmark (no bundled model and no ../shared/reference)", file=sys.stderr)
+        return 2
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.frames} frames of the 640x480 demo sequence")
+    print(f"{'net':8} {'mode':10} {'median ms':>10} {'p95 ms':>8} {'FPS':>7} {'init ms':>8}")
+    results = {}
+    for name, path in nets.items():
+        for mode in ("siamrpn", "dasiamrpn", "longterm", "longterm-search"):
+            r = bench_tracker(path, mode.split("-")[0], seq.frames, box, args.repeats,
+                              force_search=mode.endswith("search"))
+            results[f"{name}/{mode}"] = r
+            print(f"{name:8} {mode:10} {r['median_ms']:10.1f} {r['p95_ms']:8.1f} {r['fps']:7.1f} {r['init_ms']:8.1f}"
+                  + (f"  (search crop {r['search_instance_size']} px)" if "search_instance_size" in r else ""))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"peak RSS {rss:.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps({"threads": args.threads, "results": results, "peak_rss_mib": rss}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Reference trackers for testing the evaluation itself (no network)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class _Result:
+    box: tuple[float, float, float, float]
+    score: float
+    state: str = "tracking"
+
+
+class IdentityTracker:
+    """Reports the initial box on every frame (got10k's ``IdentityTracker``), score 1."""
+
+    name = "identity"
+
+    def __init__(self) -> None:
+        self.box: tuple[float, float, float, float] | None = None
+
+    def init(self, image, box) -> None:
+        self.box = tuple(float(v) for v in box)
+
+    def track(self, image) -> _Result:
+        if self.box is None:
+            raise ValueError("track() called before init()")
+        return _Result(self.box, 1.0)
