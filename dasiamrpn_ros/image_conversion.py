@@ -1,0 +1,187 @@
+"""sensor_msgs images <-> the tracker's BGR uint8 HxWx3 arrays, through cv_bridge.
+
+The conversion itself goes through ``cv_bridge`` (on a ROS 2 install the system's C++-backed
+one; in the standalone venv the PyPI port). The PyPI port has gaps that this module guards
+before handing a message to the bridge, so both give the same pixels:
+
+* it ignores ``step`` (a padded row stride decodes shifted garbage): padded rows are repacked;
+* it cannot convert 16-bit encodings (``KeyError``): ``mono16`` is scaled to 8 bits here the way
+  the C++ cv_bridge does (``value * 255 / 65535``, rounded) and then converted as ``mono8``;
+* it trusts the message's sizes: ``step * height`` must equal the data length, and the sizes
+  must be positive, otherwise :class:`ImageConversionError` names the problem;
+* compressed grey, alpha or 16-bit images come back from its decoder with 1, 4 channels or
+  uint16 although ``bgr8`` was asked for: they are normalised here.
+"""
+from __future__ import annotations
+
+import array
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from cv_bridge import CvBridge
+from sensor_msgs.msg import CompressedImage, Image
+
+
+class ImageConversionError(ValueError):
+    """An image message the node cannot turn into a BGR frame; the message says why.
+
+    ``kind`` names the category (encoding, size, step, data, decode) for per-kind log throttling.
+    """
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class EncodingLayout:
+    channels: int
+    bytes_per_channel: int
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        return self.channels * self.bytes_per_channel
+
+
+# The encodings the node accepts (others are rejected with the list below in the error).
+SUPPORTED_ENCODINGS: dict[str, EncodingLayout] = {
+    "bgr8": EncodingLayout(3, 1),
+    "rgb8": EncodingLayout(3, 1),
+    "mono8": EncodingLayout(1, 1),
+    "bgra8": EncodingLayout(4, 1),
+    "rgba8": EncodingLayout(4, 1),
+    "mono16": EncodingLayout(1, 2),
+}
+TARGET_ENCODING = "bgr8"
+UINT16_TO_UINT8 = 255.0 / 65535.0  # the C++ cv_bridge's scaling between 16- and 8-bit images
+
+
+def check_image_layout(msg: Image) -> EncodingLayout:
+    """Validate encoding and sizes of ``msg`` without touching the pixels."""
+    layout = SUPPORTED_ENCODINGS.get(msg.encoding)
+    if layout is None:
+        raise ImageConversionError(
+            "encoding", f"unsupported encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+    if msg.width == 0 or msg.height == 0:
+        raise ImageConversionError("size", f"zero-sized image ({msg.width}x{msg.height})")
+    row_bytes = msg.width * layout.bytes_per_pixel
+    if msg.step < row_bytes:
+        raise ImageConversionError(
+            "step", f"step {msg.step} is smaller than one row of {msg.width} {msg.encoding} pixels "
+            f"({row_bytes} bytes)")
+    if msg.step * msg.height != len(msg.data):
+        raise ImageConversionError(
+            "data", f"step x height = {msg.step} x {msg.height} = {msg.step * msg.height} bytes, but the "
+            f"data holds {len(msg.data)} bytes")
+    return layout
+
+
+def _pixels(msg: Image, layout: EncodingLayout) -> np.ndarray:
+    """The image as an (H, W[, C]) array without row padding, in native byte order."""
+    dtype = np.dtype(np.uint16 if layout.bytes_per_channel == 2 else np.uint8)
+    if layout.bytes_per_channel > 1:
+        dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
+    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
+    rows = rows[:, :msg.width * layout.bytes_per_pixel]
+    shape = (msg.height, msg.width) + ((layout.channels,) if layout.channels > 1 else ())
+    pixels = np.ascontiguousarray(rows).view(dtype).reshape(shape)
+    return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
+
+
+def scale_16_to_8(pixels: np.ndarray) -> np.ndarray:
+    """16-bit to 8-bit the way the C++ cv_bridge does it (full range, rounded, saturated)."""
+    return cv2.convertScaleAbs(pixels, alpha=UINT16_TO_UINT8)
+
+
+def _image_message(template: Image, pixels: np.ndarray, encoding: str) -> Image:
+    msg = Image()
+    msg.header = template.header
+    msg.height, msg.width = pixels.shape[:2]
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(pixels.strides[0])
+    msg.data = array.array("B", np.ascontiguousarray(pixels).tobytes())
+    return msg
+
+
+def _bridge_ready(msg: Image, layout: EncodingLayout) -> Image:
+    """A message the PyPI cv_bridge decodes correctly: packed rows, 8 bits per channel."""
+    packed = msg.step == msg.width * layout.bytes_per_pixel
+    if packed and layout.bytes_per_channel == 1:
+        return msg
+    pixels = _pixels(msg, layout)
+    if layout.bytes_per_channel == 2:
+        return _image_message(msg, scale_16_to_8(pixels), "mono8")
+    return _image_message(msg, pixels, msg.encoding)
+
+
+def image_to_bgr(msg: Image, bridge: CvBridge) -> np.ndarray:
+    """Decode ``msg`` to a contiguous BGR uint8 (H, W, 3) array or raise ImageConversionError."""
+    layout = check_image_layout(msg)
+    ready = _bridge_ready(msg, layout)
+    try:
+        bgr = bridge.imgmsg_to_cv2(ready, desired_encoding=TARGET_ENCODING)
+    except (KeyError, TypeError, ValueError) as exc:  # CvBridgeError is a TypeError
+        raise ImageConversionError("encoding", f"cv_bridge could not convert {msg.encoding!r}: {exc}") from exc
+    return _as_bgr(np.asarray(bgr), msg.encoding)
+
+
+def compressed_to_bgr(msg: CompressedImage, bridge: CvBridge) -> np.ndarray:
+    """Decode a JPEG/PNG ``CompressedImage`` to BGR uint8 or raise ImageConversionError."""
+    if len(msg.data) == 0:
+        raise ImageConversionError("data", "compressed image has no data")
+    try:
+        decoded = bridge.compressed_imgmsg_to_cv2(msg, desired_encoding="passthrough")
+    except (KeyError, TypeError, ValueError, cv2.error) as exc:
+        raise ImageConversionError("decode", f"cv_bridge could not decode format {msg.format!r}: {exc}") from exc
+    if decoded is None or decoded.size == 0:
+        raise ImageConversionError(
+            "decode", f"could not decode the {len(msg.data)}-byte compressed image (format {msg.format!r})")
+    return _as_bgr(np.asarray(decoded), msg.format)
+
+
+def _as_bgr(image: np.ndarray, source: str) -> np.ndarray:
+    if image.dtype == np.uint16:
+        image = scale_16_to_8(image)
+    if image.dtype != np.uint8:
+        raise ImageConversionError("decode", f"{source!r} decoded to {image.dtype}, expected 8-bit pixels")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageConversionError("decode", f"{source!r} decoded to shape {image.shape}, expected (H, W, 3)")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageConversionError("decode", f"{source!r} decoded to an empty image {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+_FROM_BGR = {
+    "bgr8": None,
+    "rgb8": cv2.COLOR_BGR2RGB,
+    "mono8": cv2.COLOR_BGR2GRAY,
+    "bgra8": cv2.COLOR_BGR2BGRA,
+    "rgba8": cv2.COLOR_BGR2RGBA,
+    "mono16": cv2.COLOR_BGR2GRAY,
+}
+
+
+def bgr_to_image(image: np.ndarray, encoding: str = TARGET_ENCODING, header=None) -> Image:
+    """A packed ``sensor_msgs/Image`` of a BGR uint8 frame in ``encoding`` (for replay and debug).
+
+    ``mono16`` spreads grey 0..255 over 0..65535 (x257), so :func:`image_to_bgr` inverts it exactly.
+    ``data`` is filled as an ``array('B')``: a ``bytes`` value makes rclpy check every element.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a BGR uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+    if encoding not in _FROM_BGR:
+        raise ValueError(f"unsupported encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+    code = _FROM_BGR[encoding]
+    pixels = image if code is None else cv2.cvtColor(image, code)
+    if encoding == "mono16":
+        pixels = pixels.astype(np.uint16) * np.uint16(257)
+    msg = _image_message(Image(), pixels, encoding)
+    if header is not None:
+        msg.header = header
+    return msg

@@ -1,0 +1,90 @@
+"""Building the node's output messages (standard types only) and its QoS profiles."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point32, PolygonStamped
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Header
+
+STATE_COLOURS = {"tracking": (0, 255, 0), "searching": (0, 200, 255), "lost": (0, 0, 255)}
+BOX_THICKNESS = 2
+
+
+def image_qos(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last ``depth`` with the given reliability ("best_effort" or "reliable")."""
+    policy = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+    if reliability not in policy:
+        raise ValueError(f"unknown reliability {reliability!r}; expected one of {sorted(policy)}")
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy[reliability])
+
+
+def box_corners(box: Sequence[float]) -> list[tuple[float, float]]:
+    """Corners of an (x, y, w, h) box clockwise from the top-left, in image coordinates (y down)."""
+    x, y, w, h = (float(v) for v in box)
+    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+
+
+def box_polygon(header: Header, box: Sequence[float] | None) -> PolygonStamped:
+    """The box as a polygon of 4 corners; ``None`` gives an empty polygon (target lost)."""
+    msg = PolygonStamped()
+    msg.header = header
+    if box is not None:
+        msg.polygon.points = [Point32(x=cx, y=cy, z=0.0) for cx, cy in box_corners(box)]
+    return msg
+
+
+def polygon_box(msg: PolygonStamped) -> tuple[float, float, float, float] | None:
+    """Inverse of :func:`box_polygon` (for consumers and tests); None for an empty polygon."""
+    pts = msg.polygon.points
+    if not pts:
+        return None
+    if len(pts) != 4:
+        raise ValueError(f"expected 4 corners, got {len(pts)}")
+    return (pts[0].x, pts[0].y, pts[2].x - pts[0].x, pts[2].y - pts[0].y)
+
+
+def draw_box(image: np.ndarray, box: Sequence[float] | None, state: str, score: float) -> np.ndarray:
+    """A copy of ``image`` with the box and its state/score drawn (for ~/debug_image)."""
+    canvas = image.copy()
+    colour = STATE_COLOURS.get(state, (255, 255, 255))
+    if box is not None:
+        corners = np.round(np.array(box_corners(box))).astype(np.int32)
+        cv2.polylines(canvas, [corners], isClosed=True, color=colour, thickness=BOX_THICKNESS)
+    cv2.putText(canvas, f"{state} {score:.2f}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
+                cv2.LINE_AA)
+    return canvas
+
+
+@dataclass(frozen=True)
+class DiagnosticsSnapshot:
+    state: str            # idle | tracking | searching | lost | error
+    fps: float            # tracked frames per second over the last period
+    latency_ms: float     # median receive -> publish time over the last period
+    stamp_age_ms: float   # median (publish time - image stamp): includes transport and camera delay
+    frames_received: int
+    frames_tracked: int
+    frames_dropped: int   # newer frames arrived while tracking; never tracked
+    frames_rejected: int  # bad input (encoding, sizes)
+    device: str
+    model: str
+    mode: str
+    message: str          # the last problem, or a short summary
+
+
+def diagnostics_array(header: Header, node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticArray:
+    level = {"error": DiagnosticStatus.ERROR, "lost": DiagnosticStatus.WARN,
+             "searching": DiagnosticStatus.WARN}.get(snap.state, DiagnosticStatus.OK)
+    status = DiagnosticStatus(level=level, name=f"{node_name}: tracker", message=snap.message,
+                              hardware_id=snap.device)
+    status.values = [KeyValue(key=k, value=v) for k, v in (
+        ("state", snap.state), ("fps", f"{snap.fps:.2f}"), ("latency_ms", f"{snap.latency_ms:.2f}"),
+        ("stamp_age_ms", f"{snap.stamp_age_ms:.2f}"), ("frames_received", str(snap.frames_received)),
+        ("frames_tracked", str(snap.frames_tracked)), ("frames_dropped", str(snap.frames_dropped)),
+        ("frames_rejected", str(snap.frames_rejected)), ("device", snap.device),
+        ("model", snap.model), ("mode", snap.mode))]
+    return DiagnosticArray(header=header, status=[status])

@@ -1,0 +1,197 @@
+"""The node's ROS parameters: one table (name, default, description, range, when a change applies),
+the frozen settings built from them, and validation of runtime changes.
+
+Defaults of the tracker thresholds come from the core's config dataclasses (one source of truth);
+``config/tracker.yaml`` lists the same values (a test keeps them equal).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import Any, Iterable, Mapping, Optional
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from dasiamrpn_core.config import MODES, DistractorParams, LongTermParams
+
+DEVICES = ("auto", "cpu", "cuda")
+RELIABILITIES = ("best_effort", "reliable")
+
+
+class Applies(Enum):
+    LIVE = "live"        # takes effect on the next frame
+    RELOAD = "reload"    # the model is reloaded at the next ~/init_box call
+    RESTART = "restart"  # fixed at start-up (subscriptions/timers); restart the node to change
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    applies: Applies
+    choices: tuple[str, ...] = ()
+    float_range: Optional[tuple[float, float]] = None
+    int_range: Optional[tuple[int, int]] = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        desc = ParameterDescriptor(name=self.name, description=self.description)
+        constraints = [f"applies: {self.applies.value}"]
+        if self.choices:
+            constraints.append(f"one of {', '.join(self.choices)}")
+        if self.float_range is not None:
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(self.float_range[0]), to_value=float(self.float_range[1]), step=0.0)]
+        if self.int_range is not None:
+            desc.integer_range = [IntegerRange(
+                from_value=int(self.int_range[0]), to_value=int(self.int_range[1]), step=1)]
+        desc.additional_constraints = "; ".join(constraints)
+        return desc
+
+    def check(self, value: Any) -> Optional[str]:
+        """None if ``value`` is acceptable, else the reason (ranges are also checked by rclpy)."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            return f"{self.name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+        if self.float_range is not None:
+            lo, hi = self.float_range
+            if not math.isfinite(value) or not lo <= value <= hi:
+                return f"{self.name} must be within [{lo}, {hi}], got {value!r}"
+        if self.int_range is not None:
+            lo, hi = self.int_range
+            if not lo <= value <= hi:
+                return f"{self.name} must be within [{lo}, {hi}], got {value!r}"
+        return None
+
+
+_LT, _DI = LongTermParams(), DistractorParams()
+UNIT = (0.0, 1.0)
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("checkpoint", "", "Model file: a project checkpoint or an official DaSiamRPN *.model. "
+              "Empty: the bundled default model.", Applies.RELOAD),
+    ParamSpec("device", "auto", "Inference device; auto = CUDA when available, else CPU.",
+              Applies.RELOAD, choices=DEVICES),
+    ParamSpec("mode", "dasiamrpn", "siamrpn (vanilla), dasiamrpn (distractor-aware) or longterm "
+              "(distractor-aware with the local-to-global search; reports searching/lost).",
+              Applies.RELOAD, choices=MODES),
+    ParamSpec("use_compressed", False, "Subscribe to image/compressed (sensor_msgs/CompressedImage) "
+              "instead of image.", Applies.RESTART),
+    ParamSpec("image_reliability", "best_effort", "QoS reliability of the image subscription.",
+              Applies.RESTART, choices=RELIABILITIES),
+    ParamSpec("image_queue_depth", 1, "QoS keep-last depth of the image subscription (1 keeps only "
+              "the newest frame).", Applies.RESTART, int_range=(1, 100)),
+    ParamSpec("frame_buffer_size", 30, "Frames kept for ~/init_box with a stamp (a box drawn on a "
+              "delayed frame).", Applies.LIVE, int_range=(1, 600)),
+    ParamSpec("publish_debug_image", True, "Publish ~/debug_image (computed only while subscribed).",
+              Applies.LIVE),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", Applies.RESTART,
+              float_range=(0.1, 60.0)),
+    ParamSpec("failure_threshold", _LT.failure_threshold, "longterm: a score below this starts the "
+              "search (state searching).", Applies.LIVE, float_range=UNIT),
+    ParamSpec("recovery_threshold", _LT.recovery_threshold, "longterm: a score above this while "
+              "searching resumes tracking; must be >= failure_threshold.", Applies.LIVE,
+              float_range=UNIT),
+    ParamSpec("lost_after_frames", _LT.lost_after_frames, "longterm: frames of unsuccessful search "
+              "before the state becomes lost.", Applies.LIVE, int_range=(1, 100000)),
+    ParamSpec("distractor_threshold", _DI.distractor_threshold, "dasiamrpn/longterm: a proposal "
+              "scoring above this is treated as a distractor.", Applies.LIVE, float_range=UNIT),
+)
+SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+THRESHOLD_NAMES = ("failure_threshold", "recovery_threshold", "lost_after_frames", "distractor_threshold")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    checkpoint: Optional[str]   # None: the bundled model
+    device: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    failure_threshold: float
+    recovery_threshold: float
+    lost_after_frames: int
+    distractor_threshold: float
+
+    def overrides(self) -> dict[str, Any]:
+        """Keyword overrides for ``load_tracker`` / ``TrackerConfig.with_overrides``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    model: ModelSettings
+    thresholds: Thresholds
+    use_compressed: bool
+    image_reliability: str
+    image_queue_depth: int
+    frame_buffer_size: int
+    publish_debug_image: bool
+    diagnostics_period: float
+
+    @staticmethod
+    def from_values(values: Mapping[str, Any]) -> "NodeSettings":
+        """Build and validate; raises ValueError naming every problem."""
+        unknown = set(values) - set(SPECS)
+        problems = [f"unknown parameter {name!r}" for name in sorted(unknown)]
+        problems += [msg for name, spec in SPECS.items() if (msg := spec.check(values.get(name))) is not None]
+        if not problems and values["recovery_threshold"] < values["failure_threshold"]:
+            problems.append(f"recovery_threshold ({values['recovery_threshold']}) must be >= "
+                            f"failure_threshold ({values['failure_threshold']})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        v = {name: (float(x) if isinstance(SPECS[name].default, float) else x) for name, x in values.items()}
+        return NodeSettings(
+            model=ModelSettings(v["checkpoint"] or None, v["device"], v["mode"]),
+            thresholds=Thresholds(**{name: v[name] for name in THRESHOLD_NAMES}),
+            use_compressed=v["use_compressed"], image_reliability=v["image_reliability"],
+            image_queue_depth=v["image_queue_depth"], frame_buffer_size=v["frame_buffer_size"],
+            publish_debug_image=v["publish_debug_image"], diagnostics_period=v["diagnostics_period"])
+
+
+def defaults() -> dict[str, Any]:
+    return {p.name: p.default for p in PARAMS}
+
+
+@dataclass(frozen=True)
+class ChangeCheck:
+    ok: bool
+    reason: str
+    settings: Optional[NodeSettings]
+
+
+def check_changes(current: Mapping[str, Any], changes: Iterable[tuple[str, Any]]) -> ChangeCheck:
+    """Validate a runtime change set against the current values.
+
+    Rejected: unknown names, wrong types or ranges, recovery < failure threshold, and any change to a
+    start-up-only parameter. Accepted changes of model parameters say that they reload the model at
+    the next ~/init_box.
+    """
+    merged = dict(current)
+    restart, reload = [], []
+    for name, value in changes:
+        spec = SPECS.get(name)
+        if spec is None:
+            return ChangeCheck(False, f"unknown parameter {name!r}", None)
+        if spec.applies is Applies.RESTART and value != current.get(name):
+            restart.append(name)
+        if spec.applies is Applies.RELOAD and value != current.get(name):
+            reload.append(name)
+        merged[name] = value
+    if restart:
+        return ChangeCheck(False, f"{', '.join(restart)} is fixed at start-up: restart the node with the "
+                                  f"new value (e.g. --ros-args -p {restart[0]}:=...)", None)
+    try:
+        settings = NodeSettings.from_values(merged)
+    except ValueError as exc:
+        return ChangeCheck(False, str(exc), None)
+    reason = (f"{', '.join(reload)} changed: the model is reloaded at the next ~/init_box call"
+              if reload else "")
+    return ChangeCheck(True, reason, settings)

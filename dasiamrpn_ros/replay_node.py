@@ -1,0 +1,141 @@
+"""``dasiamrpn-replay``: a replay camera publishing a video file or an image folder as images.
+
+Publishes ``image`` (``sensor_msgs/Image``; remap it like a camera topic) or, with ``--compressed``,
+``image/compressed`` at a fixed rate, stamped with the node's clock at publish time and the given
+frame_id, so the tracker node is driven the way a camera drives it::
+
+    dasiamrpn-replay ../shared/data/sequences/Girl --rate 30 --loop --ros-args -r image:=/camera/image_raw
+"""
+from __future__ import annotations
+
+import argparse
+import array
+import sys
+import threading
+import time
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from tqdm import tqdm
+
+from .frame_source import FrameSource, FrameSourceError
+from .image_conversion import SUPPORTED_ENCODINGS, bgr_to_image
+from .ros_main import init_without_signal_handlers, install_stop_signals
+
+NODE_NAME = "dasiamrpn_replay"
+WAIT_POLL_S = 0.05
+
+
+class ReplayNode(Node):
+    def __init__(self, frame_id: str, encoding: str, compressed: Optional[str], reliable: bool):
+        super().__init__(NODE_NAME)
+        self.frame_id, self.encoding, self.compressed = frame_id, encoding, compressed
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        if compressed:
+            self.publisher = self.create_publisher(CompressedImage, "image/compressed", qos)
+        else:
+            self.publisher = self.create_publisher(Image, "image", qos)
+
+    def publish(self, image: np.ndarray) -> Header:
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
+        if self.compressed:
+            ok, data = cv2.imencode(f".{self.compressed}", image)
+            if not ok:
+                raise RuntimeError(f"cv2.imencode failed for format {self.compressed}")
+            msg = CompressedImage(header=header, format=self.compressed)
+            msg.data = array.array("B", data.tobytes())
+        else:
+            msg = bgr_to_image(image, self.encoding, header=header)
+        self.publisher.publish(msg)
+        return header
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dasiamrpn-replay", description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="video file, image folder, or sequence folder holding img/")
+    parser.add_argument("--rate", type=float, default=30.0, help="frames per second (default 30)")
+    parser.add_argument("--frame-id", default="camera", help="header.frame_id (default camera)")
+    parser.add_argument("--encoding", default="bgr8", choices=sorted(SUPPORTED_ENCODINGS),
+                        help="sensor_msgs/Image encoding (default bgr8)")
+    parser.add_argument("--compressed", choices=("jpg", "png"),
+                        help="publish image/compressed in this format instead of image")
+    parser.add_argument("--best-effort", action="store_true",
+                        help="best-effort QoS (default reliable, which matches either kind of subscriber)")
+    parser.add_argument("--loop", action="store_true", help="start over at the end")
+    parser.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+    parser.add_argument("--count", type=int, help="frames per pass (default all)")
+    parser.add_argument("--wait-subscribers", type=int, default=0, metavar="N",
+                        help="wait until N subscribers are matched before the first frame")
+    args = parser.parse_args(argv)
+    if not args.rate > 0:
+        parser.error(f"--rate must be > 0, got {args.rate}")
+    return args
+
+
+def wait_for_subscribers(node: ReplayNode, wanted: int, stop: threading.Event) -> bool:
+    if wanted > 0:
+        node.get_logger().info(f"waiting for {wanted} subscriber(s) on {node.publisher.topic_name}")
+    while node.publisher.get_subscription_count() < wanted:
+        if stop.wait(WAIT_POLL_S):
+            return False
+    return True
+
+
+def replay(node: ReplayNode, source: FrameSource, rate: float, loop: bool, stop: threading.Event) -> int:
+    """Publish the frames at ``rate`` (never in bursts when late); return how many were published."""
+    period = 1.0 / rate
+    published = 0
+    next_t = time.monotonic()
+    while not stop.is_set():
+        with tqdm(total=len(source) or None, desc="replay", unit="frame", leave=False,
+                  disable=not sys.stderr.isatty()) as bar:
+            for image in source:
+                delay = next_t - time.monotonic()
+                if delay > 0 and stop.wait(delay):
+                    return published
+                if stop.is_set():
+                    return published
+                node.publish(image)
+                published += 1
+                bar.update()
+                next_t = max(next_t + period, time.monotonic() - period)
+        if not loop:
+            break
+    return published
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    args = parse_args(remove_ros_args(argv)[1:])
+    try:
+        source = FrameSource(args.source, start=args.start, count=args.count)
+    except FrameSourceError as exc:
+        print(f"dasiamrpn-replay: {exc}", file=sys.stderr)
+        return 2
+    init_without_signal_handlers(argv)
+    stop = install_stop_signals()
+    node = ReplayNode(args.frame_id, args.encoding, args.compressed, reliable=not args.best_effort)
+    try:
+        if wait_for_subscribers(node, args.wait_subscribers, stop):
+            node.get_logger().info(f"publishing {args.source} on {node.publisher.topic_name} at {args.rate:g} Hz")
+            published = replay(node, source, args.rate, args.loop, stop)
+            node.get_logger().info(f"published {published} frames")
+    except FrameSourceError as exc:
+        node.get_logger().error(str(exc))
+        return 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
