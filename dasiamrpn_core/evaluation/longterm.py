@@ -62,8 +62,8 @@ class LongTermScores:
 
     def curves(self) -> dict:
         finite = [None if not math.isfinite(t) else float(t) for t in self.thresholds]
-        return {"thresholds": finite, "precision": self.precision.tolist(), "recall": self.recall.tolist(),
-                "f_score": self.f_curve.tolist()}
+        return {"thresholds": finite, "precision_curve": self.precision.tolist(),
+                "recall_curve": self.recall.tolist(), "f_score_curve": self.f_curve.tolist()}
 
 
 def average(curves: list[tuple[np.ndarray, np.ndarray]], thr: np.ndarray, f_beta: float) -> LongTermScores:
