@@ -149,12 +149,14 @@ class InferenceNet(nn.Module):
                 continue
             layers.append(nn.MaxPool2d(3, 2) if isinstance(m, nn.MaxPool2d) else nn.ReLU(inplace=True))
             i += 1
-        self.backbone = nn.Sequential(*layers).eval()
+        # channels-last: the HWC uint8 crop becomes an NHWC-strided tensor without a copy, and the
+        # oneDNN convolutions run faster on that layout than on NCHW
+        self.backbone = nn.Sequential(*layers).eval().to(memory_format=torch.channels_last)
         self.net = net.eval()
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        return self.backbone(x.contiguous(memory_format=torch.channels_last))
 
     @torch.no_grad()
     def fold_head(self, z_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -230,6 +230,7 @@ class SiamRPNTracker:
         return self._geometry_cache[instance_size]
 
     def _to_tensor(self, patch: np.ndarray) -> torch.Tensor:
+        """HWC uint8 crop -> (1, 3, H, W) float tensor in channels-last layout (no reordering copy)."""
         t = torch.from_numpy(patch).to(self.device)
         return t.permute(2, 0, 1).unsqueeze(0).to(self.dtype)
 
