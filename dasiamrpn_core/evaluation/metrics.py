@@ -88,7 +88,7 @@ def ope_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, cfg: OPEConf
     if not valid.any():
         return None
     p, g = np.asarray(pred, dtype=np.float64)[valid], np.asarray(gt, dtype=np.float64)[valid]
-    ious = iou_xywh(p, g)
+    ious = np.clip(iou_xywh(p, g), 0.0, 1.0)  # float rounding can exceed 1 for identical boxes
     return OPEScores(
         success_curve=success_curve(ious, success_thresholds(cfg)),
         precision_curve=precision_curve(center_errors(p, g), precision_thresholds(cfg)),

@@ -65,7 +65,8 @@ def _ope_entry(seq: Sequence, res: OPEResult, cfg: EvalConfig) -> tuple[dict, OP
 def _longterm_inputs(seq: Sequence, res: OPEResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Overlaps, confidences and visibility of the tracked frames (the init frame left out)."""
     visible = seq.annotated[1:]
-    overlaps = np.where(visible, iou_xywh(res.boxes[1:], np.nan_to_num(seq.boxes[1:])), 0.0)
+    ious = np.clip(iou_xywh(res.boxes[1:], np.nan_to_num(seq.boxes[1:])), 0.0, 1.0)
+    overlaps = np.where(visible, ious, 0.0)
     conf = np.where(np.isnan(res.scores[1:]), 0.0, res.scores[1:])
     return overlaps, conf, visible
 
