@@ -4,16 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import cv2
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32, PolygonStamped
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
-
-STATE_COLOURS = {"tracking": (0, 255, 0), "searching": (0, 200, 255), "lost": (0, 0, 255)}
-BOX_THICKNESS = 2
-
 
 def image_qos(reliability: str, depth: int) -> QoSProfile:
     """Keep-last ``depth`` with the given reliability ("best_effort" or "reliable")."""
@@ -46,18 +40,6 @@ def polygon_box(msg: PolygonStamped) -> tuple[float, float, float, float] | None
     if len(pts) != 4:
         raise ValueError(f"expected 4 corners, got {len(pts)}")
     return (pts[0].x, pts[0].y, pts[2].x - pts[0].x, pts[2].y - pts[0].y)
-
-
-def draw_box(image: np.ndarray, box: Sequence[float] | None, state: str, score: float) -> np.ndarray:
-    """A copy of ``image`` with the box and its state/score drawn (for ~/debug_image)."""
-    canvas = image.copy()
-    colour = STATE_COLOURS.get(state, (255, 255, 255))
-    if box is not None:
-        corners = np.round(np.array(box_corners(box))).astype(np.int32)
-        cv2.polylines(canvas, [corners], isClosed=True, color=colour, thickness=BOX_THICKNESS)
-    cv2.putText(canvas, f"{state} {score:.2f}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
-                cv2.LINE_AA)
-    return canvas
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ import array
 import sys
 import threading
 import time
-from typing import Optional, Sequence
+import itertools
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -25,7 +27,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from tqdm import tqdm
 
-from .frame_source import FrameSource, FrameSourceError
+from dasiamrpn_core.frame_source import FrameSource
+
 from .image_conversion import SUPPORTED_ENCODINGS, bgr_to_image
 from .ros_main import init_without_signal_handlers, install_stop_signals
 
@@ -77,6 +80,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.rate > 0:
         parser.error(f"--rate must be > 0, got {args.rate}")
+    if args.start < 0 or (args.count is not None and args.count < 1):
+        parser.error("--start must be >= 0 and --count >= 1")
     return args
 
 
@@ -89,25 +94,36 @@ def wait_for_subscribers(node: ReplayNode, wanted: int, stop: threading.Event) -
     return True
 
 
-def replay(node: ReplayNode, source: FrameSource, rate: float, loop: bool, stop: threading.Event) -> int:
-    """Publish the frames at ``rate`` (never in bursts when late); return how many were published."""
-    period = 1.0 / rate
+def source_path(source: str) -> str:
+    """A sequence folder (``<seq>/img/``) replays its ``img``; anything else as given."""
+    path = Path(source)
+    return str(path / "img") if (path / "img").is_dir() else source
+
+
+def frames(source: str, start: int, count: Optional[int]) -> Iterator[np.ndarray]:
+    """One pass over the source's frames ``start .. start+count`` (ValueError if unreadable)."""
+    return itertools.islice(iter(FrameSource(source)), start, None if count is None else start + count)
+
+
+def replay(node: ReplayNode, args: argparse.Namespace, stop: threading.Event) -> int:
+    """Publish the frames at ``args.rate`` (never in bursts when late); return how many were published."""
+    period = 1.0 / args.rate
     published = 0
     next_t = time.monotonic()
     while not stop.is_set():
-        with tqdm(total=len(source) or None, desc="replay", unit="frame", leave=False,
+        passed = published
+        total = max(0, len(FrameSource(args.source)) - args.start)
+        with tqdm(total=min(total, args.count or total) or None, desc="replay", unit="frame", leave=False,
                   disable=not sys.stderr.isatty()) as bar:
-            for image in source:
+            for image in frames(args.source, args.start, args.count):
                 delay = next_t - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    return published
-                if stop.is_set():
+                if (delay > 0 and stop.wait(delay)) or stop.is_set():
                     return published
                 node.publish(image)
                 published += 1
                 bar.update()
                 next_t = max(next_t + period, time.monotonic() - period)
-        if not loop:
+        if not args.loop or published == passed:
             break
     return published
 
@@ -115,9 +131,10 @@ def replay(node: ReplayNode, source: FrameSource, rate: float, loop: bool, stop:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(remove_ros_args(argv)[1:])
+    args.source = source_path(args.source)
     try:
-        source = FrameSource(args.source, start=args.start, count=args.count)
-    except FrameSourceError as exc:
+        FrameSource(args.source)
+    except ValueError as exc:
         print(f"dasiamrpn-replay: {exc}", file=sys.stderr)
         return 2
     init_without_signal_handlers(argv)
@@ -126,9 +143,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if wait_for_subscribers(node, args.wait_subscribers, stop):
             node.get_logger().info(f"publishing {args.source} on {node.publisher.topic_name} at {args.rate:g} Hz")
-            published = replay(node, source, args.rate, args.loop, stop)
+            published = replay(node, args, stop)
             node.get_logger().info(f"published {published} frames")
-    except FrameSourceError as exc:
+    except ValueError as exc:
         node.get_logger().error(str(exc))
         return 1
     finally:

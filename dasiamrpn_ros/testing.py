@@ -89,11 +89,20 @@ class NodeProcess:
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     @staticmethod
-    def tracker(domain_id: int, log_path: Path, params: dict[str, Any], ros_args: Sequence[str] = ()) -> "NodeProcess":
+    def tracker(domain_id: int, log_path: Path, params: dict[str, Any], params_file: Optional[Path] = None,
+                remap: Optional[dict[str, str]] = None) -> "NodeProcess":
+        """The tracker node's console script; ``params`` override ``params_file`` (they come after it)."""
         command = console_script("dasiamrpn-tracker-node") + ["--ros-args"]
+        if params_file is not None:
+            command += ["--params-file", str(params_file)]
         for name, value in params.items():
             command += ["-p", f"{name}:={_param_text(value)}"]
-        return NodeProcess(command + list(ros_args), domain_id, log_path)
+        for source, target in (remap or {}).items():
+            command += ["-r", f"{source}:={target}"]
+        return NodeProcess(command, domain_id, log_path)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def output(self) -> str:
         if not self._log.closed:
@@ -214,15 +223,20 @@ class Probe:
                 self._cond.wait(min(remaining, 0.1))
             return True
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Services up and the image subscription matched (the node has finished starting)."""
+    def wait_ready(self, node: Optional[NodeProcess] = None, timeout: float = 60.0) -> None:
+        """Services up and the image subscription matched (the node has finished starting).
+
+        Fails at once, with the node's output, if ``node`` exits meanwhile.
+        """
         deadline = time.monotonic() + timeout
-        for client in (self.init_client, self.stop_client, self.param_client):
-            if not client.wait_for_service(timeout_sec=max(0.1, deadline - time.monotonic())):
-                raise TimeoutError(f"service {client.srv_name} not available after {timeout} s")
-        while self.image_pub.get_subscription_count() < 1:
+        clients = [self.init_client, self.stop_client, self.param_client]
+        while clients or self.image_pub.get_subscription_count() < 1:
+            if node is not None and not node.alive():
+                raise RuntimeError(f"the node exited with code {node.proc.returncode}:\n{node.output()}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nobody subscribed to {self.image_pub.topic_name} after {timeout} s")
+                missing = [c.srv_name for c in clients] or [f"a subscriber on {self.image_pub.topic_name}"]
+                raise TimeoutError(f"not ready after {timeout} s: {', '.join(missing)}")
+            clients = [c for c in clients if not c.wait_for_service(timeout_sec=0.1)]
             time.sleep(0.05)
 
     def boxes_with_stamp(self, stamp) -> list[Received]:
@@ -290,3 +304,19 @@ class Probe:
         self._thread.join()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+def make_random_checkpoint(path: Path, arch: str = "SiamRPNvot", seed: int = 0) -> Path:
+    """A deterministic randomly initialised project checkpoint (needs nothing from ../shared).
+
+    It does not track anything meaningful; it exercises the node at the real network's cost.
+    """
+    import torch
+
+    from dasiamrpn_core.checkpoint import save_checkpoint
+    from dasiamrpn_core.config import PRESETS
+    from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
+
+    torch.manual_seed(seed)
+    net = SiamRPN(ARCHITECTURES[arch]).eval()
+    return save_checkpoint(path, net, PRESETS["vot"], {"source": f"random init, torch seed {seed}"})

@@ -30,11 +30,12 @@ from std_msgs.msg import Float32, Header, String
 from std_srvs.srv import Trigger
 
 from dasiamrpn_core import CheckpointError, describe, load_tracker
+from dasiamrpn_core.visualize import annotate
 
 from .frame_buffer import BufferedFrame, FrameBuffer, Stamp
 from .image_conversion import (ImageConversionError, bgr_to_image, check_image_layout, compressed_to_bgr,
                                image_to_bgr)
-from .messages import DiagnosticsSnapshot, box_polygon, diagnostics_array, draw_box, image_qos
+from .messages import DiagnosticsSnapshot, box_polygon, diagnostics_array, image_qos
 from .node_stats import NodeStats
 from .parameters import PARAMS, SPECS, ModelSettings, NodeSettings, Thresholds, check_changes
 from .rate_limited_log import RateLimitedLog
@@ -259,7 +260,8 @@ class TrackerNode(Node):
         self._score_pub.publish(Float32(data=score))
         self._state_pub.publish(String(data=state))
         if self._settings.publish_debug_image and self._debug_pub.get_subscription_count() > 0:
-            self._debug_pub.publish(bgr_to_image(draw_box(image, box, state, score), header=header))
+            text = None if box is not None else f"{state} {score:.2f}"
+            self._debug_pub.publish(bgr_to_image(annotate(image, box, score, state, text=text), header=header))
         done_ns = time.monotonic_ns()
         stamp_age_ns = self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)
         self._stats.on_tracked((done_ns - frame.received_ns) / NS_PER_MS, stamp_age_ns / NS_PER_MS)
