@@ -1,0 +1,1 @@
+"""Offline training of SiamRPN / DaSiamRPN networks (``dasiamrpn-train``, ``dasiamrpn-prepare``)."""

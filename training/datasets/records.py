@@ -1,0 +1,89 @@
+"""What every dataset adapter produces: annotated tracks (a video object, or an object in a still image)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LOG = logging.getLogger("training.datasets")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used (missing root, empty, malformed annotation); names the problem."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One object: its frames and boxes (0-based pixel x, y, w, h; NaN row = not visible).
+
+    A still-image object is a track of one frame. ``crops`` marks a track whose frames are
+    preprocessed context crops (see ``training.prepare``): each frame is then a square crop
+    centred on the target and ``boxes`` are in crop pixels.
+    """
+
+    source: str                  # dataset label
+    name: str                    # sequence / image name (unique within the source)
+    category: str                # object class; same-category negatives use it
+    frames: tuple[str, ...]      # image paths (or "photo:<name>" keys of in-memory photos)
+    boxes: np.ndarray            # (N, 4) float32
+    still: bool = False          # True for still images (positives by augmentation)
+    crops: bool = False
+
+    def __post_init__(self):
+        if len(self.frames) != len(self.boxes):
+            raise DatasetError(f"{self.source}/{self.name}: {len(self.frames)} frames but "
+                               f"{len(self.boxes)} boxes")
+
+    def valid_indices(self, min_size: float) -> np.ndarray:
+        b = self.boxes
+        ok = np.all(np.isfinite(b), axis=1) & (b[:, 2] >= min_size) & (b[:, 3] >= min_size)
+        return np.flatnonzero(ok)
+
+
+@dataclass
+class SkipCounter:
+    """Counts unusable items per reason and warns once per reason (never silent, never fatal alone)."""
+
+    source: str
+    counts: dict = field(default_factory=dict)
+
+    def skip(self, reason: str, item: str) -> None:
+        n = self.counts.get(reason, 0)
+        if n == 0:
+            LOG.warning("%s: skipping %s (%s); further skips of this kind are only counted",
+                        self.source, item, reason)
+        self.counts[reason] = n + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "none"
+
+
+def clean_boxes(boxes: np.ndarray, width: int | None, height: int | None, min_size: float,
+                skips: SkipCounter, item: str) -> np.ndarray:
+    """Mark zero-size, non-finite or fully outside boxes as missing (NaN), clip partially outside
+    ones to the image, and count every change."""
+    boxes = np.array(boxes, dtype=np.float32).reshape(-1, 4)
+    out = boxes.copy()
+    for i, (x, y, w, h) in enumerate(boxes):
+        if not np.all(np.isfinite([x, y, w, h])):
+            out[i] = np.nan
+            continue
+        if w < min_size or h < min_size:
+            if w > 0 or h > 0:
+                skips.skip("box of zero or tiny size", f"{item}[{i}]")
+            out[i] = np.nan
+            continue
+        if width is not None and height is not None:
+            x0, y0 = max(x, 0.0), max(y, 0.0)
+            x1, y1 = min(x + w, float(width)), min(y + h, float(height))
+            if x1 - x0 < min_size or y1 - y0 < min_size:
+                skips.skip("box outside the image", f"{item}[{i}]")
+                out[i] = np.nan
+                continue
+            out[i] = (x0, y0, x1 - x0, y1 - y0)
+    return out

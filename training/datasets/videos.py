@@ -1,0 +1,143 @@
+"""Trajectories from unannotated static-camera videos (OpenCV's ``vtest.avi`` pedestrians).
+
+Moving objects are found by background subtraction (MOG2), and boxes are linked frame to frame
+only when the association is unambiguous (one-to-one IoU match, stable size and aspect), so a
+tracklet ends rather than jumping between merged or crossing people. Frames are written once as
+JPEG files into the cache directory together with ``tracklets.json``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from dasiamrpn_core.geometry import iou_xywh
+
+from ..config import DatasetSpec
+from .photos import OPENCV_DOC_DIR
+from .records import DatasetError, Track
+
+LOG = logging.getLogger("training.datasets")
+DEFAULT_VIDEOS = ("vtest.avi",)
+WARMUP_FRAMES = 40          # background model learning before boxes are trusted
+MIN_AREA_FRACTION = 0.0015  # blob area / frame area
+MAX_AREA_FRACTION = 0.08
+LINK_IOU = 0.5              # consecutive boxes of one tracklet overlap at least this much
+AMBIGUOUS_IOU = 0.1         # a second candidate overlapping this much makes the link ambiguous
+MAX_SIZE_CHANGE = 1.35      # area ratio between consecutive boxes
+MIN_TRACKLET = 12           # frames
+TRACKLETS_VERSION = 1
+VAL_FRACTION = 0.2      # split "val": tracklets in the last 20% of the video; "train": before it
+
+
+def _blobs(mask: np.ndarray) -> list[np.ndarray]:
+    mask = (mask > 200).astype(np.uint8) * 255  # MOG2 shadows are 127
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    area = mask.shape[0] * mask.shape[1]
+    out = []
+    for x, y, w, h, a in stats[1:n]:
+        if MIN_AREA_FRACTION * area <= w * h <= MAX_AREA_FRACTION * area and a >= 0.3 * w * h:
+            out.append(np.array([x, y, w, h], np.float32))
+    return out
+
+
+def _link(per_frame: list[list[np.ndarray]]) -> list[list[tuple[int, np.ndarray]]]:
+    finished: list[list[tuple[int, np.ndarray]]] = []
+    active: list[list[tuple[int, np.ndarray]]] = []
+    for t, boxes in enumerate(per_frame):
+        boxes = list(boxes)
+        still_active = []
+        claimed: set[int] = set()
+        for tr in active:
+            last = tr[-1][1]
+            ious = [float(iou_xywh(last, b)[0]) for b in boxes]
+            good = [i for i, v in enumerate(ious) if v >= LINK_IOU]
+            close = [i for i, v in enumerate(ious) if v >= AMBIGUOUS_IOU]
+            ok = len(good) == 1 and len(close) == 1 and good[0] not in claimed
+            if ok:
+                b = boxes[good[0]]
+                ratio = (b[2] * b[3]) / (last[2] * last[3])
+                ok = 1 / MAX_SIZE_CHANGE <= ratio <= MAX_SIZE_CHANGE
+            if ok:
+                claimed.add(good[0])
+                tr.append((t, boxes[good[0]]))
+                still_active.append(tr)
+            else:
+                finished.append(tr)
+        for i, b in enumerate(boxes):
+            if i not in claimed and all(float(iou_xywh(b, o)[0]) < AMBIGUOUS_IOU for j, o in enumerate(boxes) if j != i):
+                still_active.append([(t, b)])
+        active = still_active
+    finished.extend(active)
+    return [tr for tr in finished if len(tr) >= MIN_TRACKLET]
+
+
+def extract_tracklets(video: Path, out_dir: Path) -> dict:
+    """Decode ``video``, write its frames and ``tracklets.json`` under ``out_dir``; return the index."""
+    index_path = out_dir / "tracklets.json"
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        if index.get("version") == TRACKLETS_VERSION:
+            return index
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise DatasetError(f"cannot open video {video}")
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    mog = cv2.createBackgroundSubtractorMOG2(history=200, varThreshold=16, detectShadows=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_frame: list[list[np.ndarray]] = []
+    frames: list[str] = []
+    t = 0
+    with tqdm(total=total, desc=f"tracklets {video.name}", unit="frame", leave=False) as bar:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            mask = mog.apply(frame)
+            if t >= WARMUP_FRAMES:
+                name = f"{t:06d}.jpg"
+                cv2.imwrite(str(out_dir / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                frames.append(name)
+                per_frame.append(_blobs(mask))
+            t += 1
+            bar.update(1)
+    tracklets = _link(per_frame)
+    index = {"version": TRACKLETS_VERSION, "video": str(video), "frames": frames,
+             "tracklets": [{"frames": [int(f) for f, _ in tr], "boxes": [[float(v) for v in b] for _, b in tr]}
+                           for tr in tracklets]}
+    tmp = index_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(index))
+    tmp.replace(index_path)
+    LOG.info("%s: %d tracklets (%d frames)", video.name, len(tracklets), sum(len(t) for t in tracklets))
+    return index
+
+
+def video_tracks(spec: DatasetSpec, cache_dir: Path) -> list[Track]:
+    root = Path(spec.root) if spec.root else OPENCV_DOC_DIR
+    names = spec.include or DEFAULT_VIDEOS
+    tracks: list[Track] = []
+    for name in names:
+        video = root / name
+        if not video.is_file():
+            raise DatasetError(f"{spec.label}: video not found: {video}")
+        out_dir = cache_dir / "videos" / video.stem
+        index = extract_tracklets(video, out_dir)
+        frames = index["frames"]
+        cut = int(len(frames) * (1 - VAL_FRACTION))
+        for k, tr in enumerate(index["tracklets"]):
+            if spec.split == "val" and tr["frames"][0] < cut:
+                continue
+            if spec.split != "val" and tr["frames"][-1] >= cut:
+                continue
+            paths = tuple(str(out_dir / frames[f]) for f in tr["frames"])
+            tracks.append(Track(spec.label, f"{video.stem}#{k}", "video:moving_object", paths,
+                                np.asarray(tr["boxes"], np.float32)))
+    if not tracks:
+        raise DatasetError(f"{spec.label}: no tracklets found in {names}")
+    return tracks

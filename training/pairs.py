@@ -1,0 +1,295 @@
+"""Training pairs in the DaSiamRPN way (§3.1), one deterministic pair per index.
+
+Pair ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so the data position of a run is
+just the number of pairs consumed: resuming, or splitting the index stream between torchrun
+ranks, needs no sampler state. Kinds (proportions in ``SamplingConfig``):
+
+* ``video_positive``: template and search from two frames of one track within ``max_frame_gap``;
+* ``still_positive``: one still image (or one video frame), two different augmentations
+  (shift, scale, aspect, rotation, photometric) — the paper's use of detection images;
+* ``negative_other_category``: the search shows an object of another category;
+* ``negative_same_category``: the search shows another instance of the same category (for the
+  registry photographs: a look-alike patch of the same photo). Negatives train the classifier only.
+
+Positives may also get a same-category look-alike pasted next to the target (``distractor_paste``),
+labelled negative, so the classifier learns to prefer the template's instance.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .augment import flip_pair, occlude, photometric, to_gray
+from .config import TrainConfig
+from .crops import context_side, crop_affine, map_box, mean_pad
+from .datasets.images import read_image
+from .datasets.records import DatasetError, SkipCounter, Track
+from .targets import AnchorTargetBuilder
+
+KINDS = ("video_positive", "still_positive", "negative_other_category", "negative_same_category")
+MAX_DRAWS = 20             # attempts to draw a usable pair before giving up on an index
+MIN_SEARCH_BOX = 6.0       # a positive whose target is smaller than this in the search crop is redrawn
+MAX_SEARCH_BOX_FRACTION = 0.9  # ... or larger than this fraction of the crop
+PASTE_MIN_GAP = 0.1        # pasted distractor: IoU with the target below this
+
+
+class PairError(RuntimeError):
+    """No usable pair could be drawn (too many unreadable images or unusable boxes)."""
+
+
+@dataclass
+class TrackIndex:
+    """Tracks grouped for sampling."""
+
+    tracks: list[Track]
+    source_weights: dict[str, float]
+    max_gap: dict[str, int]
+    min_box: float
+
+    def __post_init__(self):
+        if not self.tracks:
+            raise DatasetError("no training tracks: every dataset is empty")
+        self.by_source: dict[str, list[int]] = defaultdict(list)
+        self.videos_by_source: dict[str, list[int]] = defaultdict(list)
+        self.by_category: dict[str, list[int]] = defaultdict(list)
+        self.valid: list[np.ndarray] = []
+        for i, t in enumerate(self.tracks):
+            valid = t.valid_indices(self.min_box)
+            self.valid.append(valid)
+            if len(valid) == 0:
+                continue
+            self.by_source[t.source].append(i)
+            self.by_category[t.category].append(i)
+            if len(valid) >= 2 and not t.still:
+                self.videos_by_source[t.source].append(i)
+        self.categories = sorted(self.by_category)
+        if not self.by_source:
+            raise DatasetError("no training track has a usable box")
+
+    def _pick_source(self, rng, pool: dict[str, list[int]]) -> str:
+        names = sorted(k for k, v in pool.items() if v and self.source_weights.get(k, 1.0) > 0)
+        w = np.array([self.source_weights.get(k, 1.0) for k in names], np.float64)
+        return names[int(rng.choice(len(names), p=w / w.sum()))]
+
+    def any_track(self, rng) -> int:
+        pool = self.by_source[self._pick_source(rng, self.by_source)]
+        return pool[int(rng.integers(len(pool)))]
+
+    def video_track(self, rng) -> int | None:
+        if not any(self.videos_by_source.values()):
+            return None
+        pool = self.videos_by_source[self._pick_source(rng, self.videos_by_source)]
+        return pool[int(rng.integers(len(pool)))]
+
+    def other_category(self, rng, category: str) -> int | None:
+        if len(self.categories) < 2:
+            return None
+        for _ in range(MAX_DRAWS):
+            j = self.any_track(rng)
+            if self.tracks[j].category != category:
+                return j
+        return None
+
+    def same_category(self, rng, i: int) -> int | None:
+        pool = self.by_category[self.tracks[i].category]
+        if len(pool) < 2:
+            return None
+        for _ in range(MAX_DRAWS):
+            j = pool[int(rng.integers(len(pool)))]
+            if j != i and self.tracks[j].name != self.tracks[i].name:
+                return j
+        return None
+
+    def frame(self, rng, i: int) -> int:
+        v = self.valid[i]
+        return int(v[rng.integers(len(v))])
+
+
+class PairDataset(Dataset):
+    """Map-style dataset of ``length`` deterministic pairs (index -> pair)."""
+
+    def __init__(self, tracks: list[Track], cfg: TrainConfig, length: int, seed: int | None = None):
+        self.cfg = cfg
+        self.length = int(length)
+        self.seed = cfg.seed if seed is None else seed
+        self.index = TrackIndex(tracks, {s.label: s.weight for s in cfg.datasets},
+                                {s.label: s.max_frame_gap for s in cfg.datasets},
+                                cfg.sampling.min_box_pixels)
+        self.targets = AnchorTargetBuilder(cfg.targets, cfg.sampling.search_size)
+        props = cfg.sampling.proportions
+        if self.index.video_track(np.random.default_rng(0)) is None:  # no videos: stills take their share
+            props = dict(props, still_positive=props["still_positive"] + props["video_positive"],
+                         video_positive=0.0)
+        self.kind_p = np.array([props[k] for k in KINDS], np.float64)
+        self.skips = SkipCounter("pairs")
+        self.draws = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        rng = np.random.default_rng([self.seed, int(i)])
+        last_error: Exception | None = None
+        for _ in range(MAX_DRAWS):
+            self.draws += 1
+            kind = int(rng.choice(len(KINDS), p=self.kind_p))
+            try:
+                sample = self._draw(KINDS[kind], rng)
+            except DatasetError as exc:
+                self.skips.skip(str(exc).split(":")[0], str(exc))
+                last_error = exc
+                continue
+            if sample is None:
+                continue
+            sample["index"] = int(i)
+            sample["kind"] = kind
+            return sample
+        raise PairError(f"pair {i}: no usable pair in {MAX_DRAWS} draws (last problem: {last_error}); "
+                        f"skipped so far: {self.skips.summary()}")
+
+    # -------------------------------------------------------------------------------------------
+
+    def _draw(self, kind: str, rng: np.random.Generator) -> dict | None:
+        idx = self.index
+        if kind == "video_positive":
+            t = idx.video_track(rng)
+            if t is None:
+                return None
+            track = idx.tracks[t]
+            valid = idx.valid[t]
+            a = int(valid[rng.integers(len(valid))])
+            gap = idx.max_gap.get(track.source, 100)
+            near = valid[(np.abs(valid - a) <= gap) & (valid != a)]
+            if len(near) == 0:
+                return None
+            b = int(near[rng.integers(len(near))])
+            return self._positive(track, a, track, b, rng, still=False)
+        t = idx.any_track(rng)
+        track = idx.tracks[t]
+        a = idx.frame(rng, t)
+        if kind == "still_positive":
+            return self._positive(track, a, track, a, rng, still=True)
+        other = (idx.other_category(rng, track.category) if kind == "negative_other_category"
+                 else idx.same_category(rng, t))
+        if other is None:
+            return None
+        return self._negative(track, a, idx.tracks[other], idx.frame(rng, other), rng)
+
+    def _template(self, track: Track, f: int, rng) -> np.ndarray:
+        s = self.cfg.sampling
+        aug = self.cfg.augment
+        image = read_image(track.frames[f])
+        x, y, w, h = (float(v) for v in track.boxes[f])
+        side = context_side(w, h, s.context_amount)
+        side *= math.exp(rng.uniform(-aug.template_scale, aug.template_scale))
+        shift = rng.uniform(-aug.template_shift, aug.template_shift, 2) * side / s.template_size
+        crop, _ = crop_affine(image, (x + w / 2 + shift[0], y + h / 2 + shift[1]), side, side,
+                              s.template_size, mean_pad(image))
+        return crop
+
+    def _search(self, track: Track, f: int, rng, rotate: bool) -> tuple[np.ndarray, np.ndarray, float]:
+        s = self.cfg.sampling
+        aug = self.cfg.augment
+        image = read_image(track.frames[f])
+        box = track.boxes[f]
+        x, y, w, h = (float(v) for v in box)
+        side = context_side(w, h, s.context_amount) * s.search_size / s.template_size
+        side *= math.exp(rng.uniform(-aug.search_scale, aug.search_scale))
+        sx = side * math.exp(rng.uniform(-aug.search_aspect, aug.search_aspect))
+        sy = side * math.exp(rng.uniform(-aug.search_aspect, aug.search_aspect))
+        shift = rng.uniform(-aug.search_shift, aug.search_shift, 2)
+        center = (x + w / 2 - shift[0] * sx / s.search_size, y + h / 2 - shift[1] * sy / s.search_size)
+        angle = rng.uniform(-aug.rotation_deg, aug.rotation_deg) if rotate else 0.0
+        crop, m = crop_affine(image, center, sx, sy, s.search_size, mean_pad(image), angle)
+        return crop, map_box(box, m), side / s.search_size
+
+    def _finish(self, template, search, box, rng, hard_box=None, negative=False) -> dict:
+        aug = self.cfg.augment
+        template = photometric(template, rng, aug)
+        search = photometric(search, rng, aug)
+        if rng.random() < aug.grayscale_prob:
+            template, search = to_gray(template), to_gray(search)
+        ref = box if box is not None else hard_box
+        if ref is not None and rng.random() < aug.occluder_prob:
+            search = occlude(search, ref, rng, aug)
+        if rng.random() < aug.flip_prob:
+            template, search, box = flip_pair(template, search, box)
+            if hard_box is not None:
+                hard_box = hard_box.copy()
+                hard_box[0] = search.shape[1] - hard_box[0] - hard_box[2]
+        if negative:
+            tg = self.targets(None, rng, hard_negative_box=hard_box)
+        else:
+            tg = self.targets(box, rng, extra_negative_box=hard_box)
+        return {
+            "template": torch.from_numpy(np.ascontiguousarray(template.transpose(2, 0, 1))),
+            "search": torch.from_numpy(np.ascontiguousarray(search.transpose(2, 0, 1))),
+            "labels": torch.from_numpy(tg.labels),
+            "deltas": torch.from_numpy(tg.deltas),
+            "weights": torch.from_numpy(tg.weights),
+        }
+
+    def _positive(self, zt: Track, zf: int, xt: Track, xf: int, rng, still: bool) -> dict | None:
+        template = self._template(zt, zf, rng)
+        search, box, _ = self._search(xt, xf, rng, rotate=still)
+        size = self.cfg.sampling.search_size
+        if min(box[2], box[3]) < MIN_SEARCH_BOX or max(box[2], box[3]) > MAX_SEARCH_BOX_FRACTION * size * 2:
+            return None
+        hard = None
+        if rng.random() < self.cfg.sampling.distractor_paste:
+            search, hard = self._paste_distractor(search, box, zt, rng)
+        return self._finish(template, search, box, rng, hard_box=hard)
+
+    def _negative(self, zt: Track, zf: int, xt: Track, xf: int, rng) -> dict:
+        template = self._template(zt, zf, rng)
+        search, box, _ = self._search(xt, xf, rng, rotate=False)
+        return self._finish(template, search, None, rng, hard_box=box, negative=True)
+
+    def _paste_distractor(self, search: np.ndarray, box: np.ndarray, track: Track, rng
+                          ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Paste a same-category look-alike (or, failing that, any other object) near the target."""
+        idx = self.index
+        t = idx.by_category[track.category]
+        j = idx.same_category(rng, t[0]) if len(t) > 1 else None
+        if j is None or idx.tracks[j].name == track.name:
+            j = idx.any_track(rng)
+            if idx.tracks[j].name == track.name:
+                return search, None
+        other = idx.tracks[j]
+        f = idx.frame(rng, j)
+        image = read_image(other.frames[f])
+        ox, oy, ow, oh = (float(v) for v in other.boxes[f])
+        # same on-screen size as the target (a look-alike), random aspect within the object's own
+        scale = math.sqrt(box[2] * box[3] / (ow * oh)) * math.exp(rng.uniform(-0.2, 0.2))
+        pw, ph = max(int(ow * scale), 4), max(int(oh * scale), 4)
+        size = search.shape[0]
+        if pw >= size or ph >= size:
+            return search, None
+        patch = _resize_region(image, (ox, oy, ow, oh), pw, ph)
+        for _ in range(MAX_DRAWS):
+            px, py = rng.uniform(0, size - pw), rng.uniform(0, size - ph)
+            cand = np.array([px, py, pw, ph], np.float32)
+            if _iou(cand, box) < PASTE_MIN_GAP:
+                search = search.copy()
+                search[int(py):int(py) + ph, int(px):int(px) + pw] = patch
+                return search, cand
+        return search, None
+
+
+def _resize_region(image: np.ndarray, box, width: int, height: int) -> np.ndarray:
+    x, y, w, h = box
+    crop, _ = crop_affine(image, (x + w / 2, y + h / 2), w, h, max(width, height), mean_pad(image))
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)

@@ -1,0 +1,119 @@
+"""Synthetic tracking sequences made from registry photographs (validation and tuning of the bundled
+model without touching the evaluation sequences).
+
+A sequence: a background photo seen through a slowly panning/zooming virtual camera; the target
+(a textured patch of another photo, with a soft elliptical edge) moves along a smooth random path
+and changes size; a look-alike distractor (another patch of the same photo) moves nearby and can
+pass in front of the target. Frames are written once as JPEG files under the cache directory.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .datasets.images import read_image
+from .datasets.photos import registry_photos, textured_proposals
+from .datasets.records import DatasetError, Track
+
+FRAME_W, FRAME_H = 480, 360
+TARGET_SIDE = (40, 110)       # initial target size range (pixels)
+SPEED = 4.0                    # mean target speed (pixels / frame)
+VERSION = 1
+
+
+def _soft_mask(w: int, h: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = ((xx - (w - 1) / 2) / (w / 2)) ** 2 + ((yy - (h - 1) / 2) / (h / 2)) ** 2
+    return np.clip((1.15 - r) / 0.3, 0, 1)[..., None]
+
+
+def _paste(frame: np.ndarray, patch: np.ndarray, cx: float, cy: float) -> None:
+    h, w = patch.shape[:2]
+    x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
+    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + w, frame.shape[1]), min(y0 + h, frame.shape[0])
+    if fx1 <= fx0 or fy1 <= fy0:
+        return
+    p = patch[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0].astype(np.float32)
+    m = _soft_mask(w, h)[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    region = frame[fy0:fy1, fx0:fx1].astype(np.float32)
+    frame[fy0:fy1, fx0:fx1] = (m * p + (1 - m) * region).astype(np.uint8)
+
+
+def _path(rng, n: int, start: np.ndarray) -> np.ndarray:
+    vel = rng.normal(0, SPEED, 2)
+    pos = [start.astype(np.float64)]
+    for _ in range(n - 1):
+        vel = 0.9 * vel + rng.normal(0, SPEED * 0.35, 2)
+        p = pos[-1] + vel
+        for k, lim in ((0, FRAME_W), (1, FRAME_H)):
+            if p[k] < 40 or p[k] > lim - 40:
+                vel[k] = -vel[k]
+                p[k] = np.clip(p[k], 40, lim - 40)
+        pos.append(p)
+    return np.stack(pos)
+
+
+def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int, out_dir: Path
+                  ) -> np.ndarray:
+    """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes."""
+    rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    props = textured_proposals(source, 2, seed)
+    patches = []
+    for (x, y, w, h) in props:
+        patches.append(source[int(y):int(y + h), int(x):int(x + w)])
+    side0 = rng.uniform(*TARGET_SIDE)
+    aspect = patches[0].shape[1] / max(patches[0].shape[0], 1)
+    tw0, th0 = side0 * np.sqrt(aspect), side0 / np.sqrt(aspect)
+    scale_path = np.exp(np.cumsum(rng.normal(0, 0.012, n)))
+    tpos = _path(rng, n, np.array([rng.uniform(120, FRAME_W - 120), rng.uniform(100, FRAME_H - 100)]))
+    dpos = _path(rng, n, tpos[0] + rng.normal(0, 80, 2))
+    bh, bw = background.shape[:2]
+    zoom0 = min(bw / FRAME_W, bh / FRAME_H) * rng.uniform(0.6, 0.95)
+    cam = _path(rng, n, np.array([bw / 2, bh / 2])) * 0.2 + np.array([bw / 2, bh / 2]) * 0.8
+    boxes = []
+    for t in range(n):
+        zoom = zoom0 * (1 + 0.1 * np.sin(t / 25.0))
+        m = np.array([[1 / zoom, 0, FRAME_W / 2 - cam[t, 0] / zoom], [0, 1 / zoom, FRAME_H / 2 - cam[t, 1] / zoom]])
+        frame = cv2.warpAffine(background, m, (FRAME_W, FRAME_H), borderMode=cv2.BORDER_REFLECT)
+        tw, th = max(int(tw0 * scale_path[t]), 8), max(int(th0 * scale_path[t]), 8)
+        target = cv2.resize(patches[0], (tw, th))
+        dw, dh = max(int(tw * 0.9), 8), max(int(th * 0.9), 8)
+        distractor = cv2.resize(patches[1], (dw, dh))
+        front = (t // 40) % 2 == 1   # the distractor passes in front half of the time
+        if not front:
+            _paste(frame, distractor, *dpos[t])
+        _paste(frame, target, *tpos[t])
+        if front:
+            _paste(frame, distractor, *dpos[t])
+        cv2.imwrite(str(out_dir / f"{t:08d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        boxes.append([tpos[t, 0] - tw / 2, tpos[t, 1] - th / 2, tw, th])
+    return np.asarray(boxes, np.float32)
+
+
+def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cache_dir: Path, seed: int = 1
+                     ) -> list[Track]:
+    """``count`` synthetic sequences from the named photos (backgrounds and targets drawn among them)."""
+    photos = {name: path for name, path, _ in registry_photos()}
+    names = [n for n in photo_names if n in photos] if photo_names else sorted(photos)
+    if len(names) < 2:
+        raise DatasetError(f"synthetic sequences need at least 2 photos, found {names} of {photo_names}")
+    rng = np.random.default_rng(seed)
+    tracks = []
+    for k in range(count):
+        bg, src = rng.choice(len(names), size=2, replace=False)
+        out = Path(cache_dir) / f"v{VERSION}_s{seed}_{k:03d}_{frames}"
+        index = out / "groundtruth.json"
+        if index.is_file():
+            boxes = np.asarray(json.loads(index.read_text())["boxes"], np.float32)
+        else:
+            boxes = make_sequence(read_image(photos[names[bg]]), read_image(photos[names[src]]), frames,
+                                  seed * 1000 + k, out)
+            index.write_text(json.dumps({"background": names[bg], "target": names[src],
+                                         "boxes": boxes.tolist()}))
+        paths = tuple(str(out / f"{t:08d}.jpg") for t in range(frames))
+        tracks.append(Track("synthetic", f"synthetic_{k:03d}", "synthetic", paths, boxes))
+    return tracks
