@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: the bundled model (each mode) against OpenCV's CSRT and KCF and NanoTrack v2
+on every sequence of ../shared/data/sequences, one pass from the first ground-truth box.
+
+Prints per sequence success AUC, precision@20 px and ms/frame (median of ``track``), plus the mean;
+writes ``OUT/peers.json``, and a contact sheet ``OUT/failures.png`` of the bundled model's worst
+frames (predicted box orange, ground truth green).
+
+    .venv/bin/python benchmarks/peers.py [--shared ../shared] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dasiamrpn_core import load_tracker
+from dasiamrpn_core.evaluation.config import OPEConfig
+from dasiamrpn_core.evaluation.datasets import load_dataset
+from dasiamrpn_core.evaluation.metrics import ope_scores
+from dasiamrpn_core.evaluation.runner import run_ope
+from dasiamrpn_core.geometry import iou_xywh
+from dasiamrpn_core.visualize import TRUTH_COLOUR, annotate, contact_sheet, draw_box
+
+REPO = Path(__file__).resolve().parents[1]
+DISTRACTOR_SEQUENCES = ("Couple", "Football1", "Jogging", "ball1")
+FAILURE_IOU = 0.1            # a frame with IoU below this counts as a failure in the report
+SHEET_FRAMES_PER_SEQUENCE = 3
+
+
+@dataclass(frozen=True)
+class _Result:
+    box: tuple[float, float, float, float]
+    score: float
+    state: str = "tracking"
+
+
+class OpenCVTracker:
+    """cv2.Tracker* behind the project's init/track interface."""
+
+    def __init__(self, kind: str, peers: Path):
+        self.kind, self.peers = kind, peers
+        self.tracker = None
+
+    def _create(self):
+        if self.kind == "csrt":
+            return cv2.TrackerCSRT_create()
+        if self.kind == "kcf":
+            return cv2.TrackerKCF_create()
+        params = cv2.TrackerNano_Params()
+        params.backbone = str(self.peers / "nanotrack_v2" / "nanotrack_backbone_sim.onnx")
+        params.neckhead = str(self.peers / "nanotrack_v2" / "nanotrack_head_sim.onnx")
+        return cv2.TrackerNano_create(params)
+
+    def init(self, image, box):
+        self.tracker = self._create()
+        self.box = tuple(float(v) for v in box)
+        self.tracker.init(image, tuple(int(round(v)) for v in box))
+
+    def track(self, image):
+        ok, box = self.tracker.update(image)
+        if ok:
+            self.box = tuple(float(v) for v in box)
+        score = float(self.tracker.getTrackingScore()) if self.kind == "nano" else float(ok)
+        return _Result(self.box, score)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
+    parser.add_argument("--modes", default="dasiamrpn,siamrpn,longterm")
+    parser.add_argument("--peers", default="nano,csrt,kcf")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "output" / "peers")
+    parser.add_argument("--all-targets", action="store_true",
+                        help="also score second annotated targets (Jogging-target2); default: one per folder")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    seq_root = args.shared / "data" / "sequences"
+    if not seq_root.is_dir():
+        print(f"error: {seq_root} not found", file=sys.stderr)
+        return 2
+    sequences = load_dataset("simple", seq_root)
+    if not args.all_targets:
+        folders = {p.name for p in seq_root.iterdir() if p.is_dir()}
+        sequences = [s for s in sequences if s.name in folders]
+    cfg = OPEConfig()
+    trackers = {f"ours-{m}": (lambda m=m: load_tracker(args.checkpoint, device="cpu", mode=m))
+                for m in args.modes.split(",")}
+    trackers.update({p: (lambda p=p: OpenCVTracker(p, args.shared / "peers")) for p in args.peers.split(",")})
+    table: dict[str, dict[str, dict]] = {}
+    boxes_of: dict[tuple[str, str], np.ndarray] = {}
+    for name, factory in trackers.items():
+        tracker = factory()
+        for seq in sequences:
+            res = run_ope(tracker, seq)
+            summary = ope_scores(res.boxes[1:], seq.boxes[1:], seq.annotated[1:], cfg).summary(cfg)
+            summary["ms_per_frame"] = float(np.median(res.times[1:]) * 1000.0)
+            table.setdefault(name, {})[seq.name] = summary
+            boxes_of[(name, seq.name)] = res.boxes
+            print(f"{name:16} {seq.name:10} AUC {summary['success_auc']:.3f}  P@20 {summary['precision_20']:.3f}  "
+                  f"{summary['ms_per_frame']:6.1f} ms/frame", flush=True)
+    names = [s.name for s in sequences]
+    print("\nsuccess AUC / precision@20px / ms per frame (one pass, %d threads)" % args.threads)
+    print(f"{'tracker':16} " + " ".join(f"{n[:10]:>18}" for n in names) + f" {'MEAN':>18}")
+    for tname, per in table.items():
+        cells = [f"{per[n]['success_auc']:.3f}/{per[n]['precision_20']:.2f}/{per[n]['ms_per_frame']:4.1f}" for n in names]
+        mean = {k: float(np.mean([per[n][k] for n in names])) for k in ("success_auc", "precision_20", "ms_per_frame")}
+        per["MEAN"] = mean
+        cells.append(f"{mean['success_auc']:.3f}/{mean['precision_20']:.2f}/{mean['ms_per_frame']:4.1f}")
+        print(f"{tname:16} " + " ".join(f"{c:>18}" for c in cells))
+    main_name = f"ours-{args.modes.split(',')[0]}"
+    if "ours-siamrpn" in table and "ours-dasiamrpn" in table:
+        print("\ndistractor-heavy sequences, AUC dasiamrpn vs siamrpn:")
+        for n in DISTRACTOR_SEQUENCES:
+            if n in names:
+                print(f"  {n:10} {table['ours-dasiamrpn'][n]['success_auc']:.3f} vs {table['ours-siamrpn'][n]['success_auc']:.3f}")
+    # where the bundled model fails: frame ranges and a contact sheet
+    tiles, failures = [], {}
+    for seq in sequences:
+        pred = boxes_of[(main_name, seq.name)]
+        ious = iou_xywh(pred, seq.boxes)
+        bad = np.flatnonzero((ious < FAILURE_IOU) & seq.annotated)
+        failures[seq.name] = _ranges(bad + 1)  # 1-based frame numbers as in img/%08d.jpg
+        worst = np.argsort(ious + np.where(seq.annotated, 0, 9))[:SHEET_FRAMES_PER_SEQUENCE]
+        for f in sorted(worst):
+            frame = cv2.imread(str(seq.frames[f]))
+            tile = annotate(frame, pred[f], 0.0, "tracking", text=f"{seq.name} #{f + 1} IoU {ious[f]:.2f}")
+            draw_box(tile, seq.boxes[f], TRUTH_COLOUR, None, 1)
+            tiles.append(tile)
+    print(f"\n{main_name} failure frames (IoU < {FAILURE_IOU}):")
+    for n, r in failures.items():
+        print(f"  {n:10} {r or 'none'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out / "failures.png"), contact_sheet(tiles, columns=SHEET_FRAMES_PER_SEQUENCE))
+    (args.out / "peers.json").write_text(json.dumps({"threads": args.threads, "results": table,
+                                                     "failures": failures}, indent=1))
+    print(f"wrote {args.out / 'peers.json'} and {args.out / 'failures.png'}")
+    return 0
+
+
+def _ranges(frames: np.ndarray) -> str:
+    if len(frames) == 0:
+        return ""
+    out, start, prev = [], frames[0], frames[0]
+    for f in frames[1:]:
+        if f != prev + 1:
+            out.append(f"{start}-{prev}" if start != prev else f"{start}")
+            start = f
+        prev = f
+    out.append(f"{start}-{prev}" if start != prev else f"{start}")
+    return ",".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
