@@ -85,7 +85,8 @@ class TrackerNode(Node):
         self._tracker_lock = threading.Lock()
         self._loaded_model: ModelSettings = self._settings.model
         self._applied_thresholds: Thresholds = self._settings.thresholds
-        self._last_problem = ""
+        self._last_problem = ""   # the newest bad input / failure, for diagnostics
+        self._notice = ""         # a pending model reload, for diagnostics
         try:
             self._tracker = self._load_model(self._settings.model, self._settings.thresholds)
         except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
@@ -144,8 +145,9 @@ class TrackerNode(Node):
         check = check_changes(self._parameter_values(), [(p.name, p.value) for p in params])
         if not check.ok:
             self.get_logger().warning(f"parameter change rejected: {check.reason}")
-        elif check.reason:
+        elif check.reason:  # rclpy drops the reason of a successful change: log it, show it in diagnostics
             self.get_logger().info(check.reason)
+            self._notice = check.reason
         return SetParametersResult(successful=check.ok, reason=check.reason)
 
     def _apply_parameters(self, _params: list[Parameter]) -> None:
@@ -172,6 +174,7 @@ class TrackerNode(Node):
             self._last_problem = f"model failed to load: {exc}"
             return self._last_problem
         self._tracker, self._loaded_model = tracker, settings.model
+        self._notice = ""
         self._applied_thresholds = settings.thresholds
         self._model_info = describe(tracker)
         self.get_logger().info(f"reloaded model {self._model_info['arch']} from "
@@ -343,7 +346,8 @@ class TrackerNode(Node):
             frames_received=view.received, frames_tracked=view.tracked, frames_dropped=self._buffer.dropped,
             frames_rejected=view.rejected, device=str(info["device"]),
             model=f"{info['arch']} ({info['checkpoint']})", mode=str(info["mode"]),
-            message=self._last_problem or state)
+            message="; ".join([state] + [f"pending: {self._notice}"] * bool(self._notice)
+                              + [f"last problem: {self._last_problem}"] * bool(self._last_problem)))
         self._diag_pub.publish(diagnostics_array(header, self.get_fully_qualified_name(), snap))
 
 
