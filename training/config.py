@@ -156,6 +156,9 @@ class OptimConfig:
     frozen_backbone_convs: int = 0     # first N backbone convolutions (and their BN) kept frozen ...
     unfreeze_step: int = 0             # ... until this step (0 = for the whole run)
     amp: bool = True                   # automatic mixed precision (CUDA only; ignored on CPU)
+    decay_by_wall_time: bool = False   # decay progress = max(step / max_steps, elapsed / wall_time_s):
+                                       # the schedule completes within the time budget on a slow or
+                                       # shared machine (the learning rate then depends on the clock)
 
     def __post_init__(self):
         if self.lr <= 0 or self.final_lr <= 0 or self.warmup_start_lr <= 0:

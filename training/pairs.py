@@ -33,6 +33,7 @@ from .datasets.records import DatasetError, SkipCounter, Track
 from .targets import AnchorTargetBuilder
 
 KINDS = ("video_positive", "still_positive", "negative_other_category", "negative_same_category")
+MIN_DRAWS_FOR_RATE = 200   # the unusable-item rate is checked after this many draws
 MAX_DRAWS = 20             # attempts to draw a usable pair before giving up on an index
 MIN_SEARCH_BOX = 6.0       # a positive whose target is smaller than this in the search crop is redrawn
 MAX_SEARCH_BOX_FRACTION = 0.9  # ... or larger than this fraction of the crop
@@ -144,6 +145,11 @@ class PairDataset(Dataset):
             except DatasetError as exc:
                 self.skips.skip(str(exc).split(":")[0], str(exc))
                 last_error = exc
+                if (self.draws >= MIN_DRAWS_FOR_RATE
+                        and self.skips.total > self.cfg.max_skip_fraction * self.draws):
+                    raise PairError(f"{self.skips.total} of {self.draws} drawn items were unusable "
+                                    f"(more than max_skip_fraction={self.cfg.max_skip_fraction}): "
+                                    f"{self.skips.summary()}") from exc
                 continue
             if sample is None:
                 continue

@@ -117,3 +117,31 @@ def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cach
         paths = tuple(str(out / f"{t:08d}.jpg") for t in range(frames))
         tracks.append(Track("synthetic", f"synthetic_{k:03d}", "synthetic", paths, boxes))
     return tracks
+
+
+def write_sequence_layout(root: Path, sequences: int = 2, frames: int = 8, size: tuple[int, int] = (160, 120),
+                          seed: int = 0) -> Path:
+    """A tiny dataset in the project's sequence layout (``<root>/<name>/img/%08d.jpg`` +
+    ``groundtruth.txt``): a textured square moving over a noise background. For tests and for
+    trying the pipeline without any real data."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    root = Path(root)
+    for s in range(sequences):
+        seq = root / f"synthetic{s:02d}"
+        (seq / "img").mkdir(parents=True, exist_ok=True)
+        background = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (5, 5), 0)
+        target = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        side = int(rng.integers(24, 40))
+        target = cv2.resize(target, (side, side), interpolation=cv2.INTER_NEAREST)
+        x, y = float(rng.uniform(10, w - side - 10)), float(rng.uniform(10, h - side - 10))
+        lines = []
+        for t in range(frames):
+            x = float(np.clip(x + rng.normal(0, 3), 0, w - side))
+            y = float(np.clip(y + rng.normal(0, 3), 0, h - side))
+            frame = background.copy()
+            frame[int(y):int(y) + side, int(x):int(x) + side] = target
+            cv2.imwrite(str(seq / "img" / f"{t:08d}.jpg"), frame)
+            lines.append(f"{int(x)},{int(y)},{side},{side}")
+        (seq / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+    return root

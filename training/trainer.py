@@ -173,7 +173,7 @@ class Trainer:
                                     weight_decay=cfg.optim.weight_decay)
         schedule = Schedule(optimizer, cfg.optim, self.max_steps)
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        start_step, best_auc, history = 0, -math.inf, []
+        start_step, best_auc, history, elapsed_before = 0, -math.inf, [], 0.0
         if self.resume:
             found = self.ckpts.latest()
             if found is None:
@@ -188,6 +188,7 @@ class Trainer:
                 start_step = int(state["step"])
                 best_auc = float(state.get("best_auc", -math.inf))
                 history = list(state.get("validation", []))
+                elapsed_before = float(state.get("elapsed_s", 0.0))
                 schedule.max_steps = self.max_steps
                 schedule.apply()
                 if main:
@@ -207,7 +208,7 @@ class Trainer:
             LOG.info("training %s on %d tracks for steps %d..%d (batch %d x %d process(es)), device %s",
                      cfg.arch, len(tracks), start_step, self.max_steps, cfg.batch_size, self.dist.world,
                      self.device)
-        t0 = time.time()
+        t0 = time.time() - elapsed_before   # the wall-time budget spans resumed runs
         step = start_step
         last_ckpt: Path | None = self.ckpts.list()[-1][1] if self.ckpts.list() else None
         bar = tqdm(total=self.max_steps, initial=start_step, desc="train", unit="step", disable=not main,
@@ -223,7 +224,8 @@ class Trainer:
             state = {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state(),
                      "step": step_now, "pairs": step_now * cfg.batch_size * self.dist.world,
-                     "best_auc": best_auc, "validation": history, "config": config_to_dict(cfg)}
+                     "best_auc": best_auc, "validation": history, "config": config_to_dict(cfg),
+                     "elapsed_s": time.time() - t0}
             last_ckpt = self.ckpts.save(state, step_now)
             return last_ckpt
 
@@ -268,10 +270,12 @@ class Trainer:
             scaler.step(optimizer)
             scaler.update()
             step += 1
+            elapsed = self._synced_elapsed(t0)
+            if cfg.optim.decay_by_wall_time and cfg.wall_time_s:
+                schedule.time_fraction = min(elapsed / cfg.wall_time_s, 1.0)
             lr = schedule.step()
             seen_indices.extend(int(i) for i in batch["index"])
             window_pairs += len(batch["index"]) * self.dist.world
-            elapsed = time.time() - t0
             if main and (step % cfg.log_every == 0 or step == self.max_steps):
                 rate = window_pairs / max(time.time() - window_t, 1e-6)
                 window_t, window_pairs = time.time(), 0
@@ -347,14 +351,18 @@ class Trainer:
             {"rank": self.dist.rank, "world": self.dist.world, "step": step, "indices": seen,
              "param_sha256": digest.hexdigest()}))
 
-    def _should_stop(self, elapsed: float) -> bool:
-        limit = self.cfg.wall_time_s
-        flag = torch.tensor([1 if (limit and elapsed > limit) else 0], dtype=torch.int32)
+    def _synced_elapsed(self, t0: float) -> float:
+        """Seconds since the start of training; under torchrun the maximum over ranks, so every
+        rank takes the same wall-time decisions (learning rate, stop)."""
+        value = torch.tensor([time.time() - t0], dtype=torch.float64)
         if self.dist.world > 1:
             if self.device.type == "cuda":
-                flag = flag.to(self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+                value = value.to(self.device)
+            dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return float(value.item())
+
+    def _should_stop(self, elapsed: float) -> bool:
+        return bool(self.cfg.wall_time_s and elapsed > self.cfg.wall_time_s)
 
 
 class _RunLogger:

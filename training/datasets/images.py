@@ -54,6 +54,12 @@ def read_image(key: str) -> np.ndarray:
     return image
 
 
+def clear_cache() -> None:
+    """Forget cached images (e.g. after files changed on disk)."""
+    _CACHE.clear()
+    _CACHE_SIZE[0] = 0
+
+
 def image_size(key: str) -> tuple[int, int]:
     """(width, height) of an image."""
     h, w = read_image(key).shape[:2]

@@ -1,0 +1,163 @@
+"""Dataset adapters on small real files in each layout, bad input, the pair sampler, preprocessing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.config import DatasetSpec, TrainConfig, load_config
+from training.datasets import load_tracks
+from training.datasets.images import clear_cache
+from training.datasets.records import DatasetError
+from training.pairs import KINDS, PairDataset, PairError
+from training.prepare import prepare
+from training.synthetic import write_sequence_layout
+
+
+def _image(path: Path, w: int = 120, h: int = 90, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    cv2.imwrite(str(path), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def _voc(path: Path, objects: list[tuple], w: int = 120, h: int = 90) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(
+        f"<object><trackid>{tid}</trackid><name>{name}</name><bndbox><xmin>{x0}</xmin><xmax>{x1}</xmax>"
+        f"<ymin>{y0}</ymin><ymax>{y1}</ymax></bndbox></object>" for tid, name, x0, y0, x1, y1 in objects)
+    path.write_text(f"<annotation><size><width>{w}</width><height>{h}</height></size>{body}</annotation>")
+
+
+def test_sequences_layout(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=2, frames=5)
+    tracks = load_tracks(DatasetSpec("sequences", root=str(root)))
+    assert [t.name for t in tracks] == ["synthetic00", "synthetic01"]
+    assert len(tracks[0].frames) == 5 and tracks[0].boxes.shape == (5, 4)
+
+
+def test_got10k_layout_with_absence(tmp_path):
+    seq = tmp_path / "train" / "GOT-10k_Train_000001"
+    for i in range(3):
+        _image(seq / f"{i + 1:08d}.jpg")
+    (seq / "groundtruth.txt").write_text("10,10,30,20\n12,11,30,20\n14,12,30,20\n")
+    (seq / "absence.label").write_text("0\n1\n0\n")
+    (seq / "meta_info.ini").write_text("[METAINFO]\nobject_class: zebra\nresolution: (120, 90)\n")
+    (tmp_path / "train" / "list.txt").write_text("GOT-10k_Train_000001\n")
+    (t,) = load_tracks(DatasetSpec("got10k", root=str(tmp_path)))
+    assert t.category == "zebra" and np.isnan(t.boxes[1]).all() and list(t.valid_indices(4)) == [0, 2]
+
+
+def test_lasot_layout_is_converted_to_0_based(tmp_path):
+    seq = tmp_path / "cat" / "cat-1"
+    for i in range(2):
+        _image(seq / "img" / f"{i + 1:08d}.jpg")
+    (seq / "groundtruth.txt").write_text("11,21,30,20\n12,22,30,20\n")
+    (seq / "full_occlusion.txt").write_text("0,1\n")
+    (t,) = load_tracks(DatasetSpec("lasot", root=str(tmp_path)))
+    np.testing.assert_allclose(t.boxes[0], [10, 20, 30, 20])
+    assert np.isnan(t.boxes[1]).all() and t.category == "cat"
+
+
+def test_vid_and_det_xml(tmp_path):
+    for f in range(3):
+        _voc(tmp_path / "Annotations/VID/train/snip0" / f"{f:06d}.xml",
+             [(0, "n01", 10 + f, 10, 50 + f, 40), (1, "n02", 60, 20, 100, 70)])
+        _image(tmp_path / "Data/VID/train/snip0" / f"{f:06d}.JPEG")
+    tracks = load_tracks(DatasetSpec("vid", root=str(tmp_path)))
+    assert {t.name for t in tracks} == {"snip0#0", "snip0#1"}
+    assert all(len(t.frames) == 3 for t in tracks)
+    _voc(tmp_path / "Annotations/DET/train/a/img1.xml", [(0, "n03", 5, 5, 40, 40), (0, "n04", 0, 0, 0, 0)])
+    _image(tmp_path / "Data/DET/train/a/img1.JPEG")
+    det = load_tracks(DatasetSpec("det", root=str(tmp_path)))
+    assert len(det) == 1 and det[0].still and det[0].category == "n03"  # the zero-size box is skipped
+
+
+def test_coco_and_youtube_bb(tmp_path):
+    _image(tmp_path / "train2017" / "a.jpg")
+    ann = {"images": [{"id": 1, "file_name": "a.jpg", "width": 120, "height": 90}],
+           "annotations": [{"id": 5, "image_id": 1, "bbox": [10, 10, 30, 30], "category_id": 3, "iscrowd": 0},
+                           {"id": 6, "image_id": 1, "bbox": [500, 500, 30, 30], "category_id": 3, "iscrowd": 0}],
+           "categories": [{"id": 3, "name": "car"}]}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_train2017.json").write_text(json.dumps(ann))
+    coco = load_tracks(DatasetSpec("coco", root=str(tmp_path), split="train2017"))
+    assert len(coco) == 1 and coco[0].category == "car"  # the box outside the image is skipped
+    for ts in (0, 1000):
+        _image(tmp_path / "frames" / "vid1" / f"{ts}.jpg")
+    (tmp_path / "yt_bb_detection_train.csv").write_text(
+        "vid1,0,1,dog,0,present,0.1,0.5,0.2,0.6\nvid1,1000,1,dog,0,absent,-1,-1,-1,-1\n"
+        "vid1,2000,1,dog,0,present,0.1,0.5,0.2,0.6\n")
+    (yt,) = load_tracks(DatasetSpec("youtube_bb", root=str(tmp_path)))
+    assert len(yt.frames) == 2 and np.isnan(yt.boxes[1]).all()  # frame 2000 is not on disk
+    np.testing.assert_allclose(yt.boxes[0], [12, 18, 48, 36])
+
+
+def test_missing_root_and_empty_dataset_are_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="root directory not found"):
+        load_tracks(DatasetSpec("got10k", root=str(tmp_path / "nope")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="is empty"):
+        load_tracks(DatasetSpec("sequences", root=str(tmp_path / "empty")))
+    with pytest.raises(DatasetError, match="no root"):
+        load_tracks(DatasetSpec("lasot"))
+
+
+def _cfg(root: Path, **kw) -> TrainConfig:
+    return TrainConfig(datasets=(DatasetSpec("sequences", root=str(root), max_frame_gap=5),), **kw)
+
+
+def test_pairs_are_deterministic_and_well_formed(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=3, frames=6)
+    cfg = _cfg(root)
+    tracks = load_tracks(cfg.datasets[0])
+    ds = PairDataset(tracks, cfg, 100)
+    a, b = ds[7], PairDataset(tracks, cfg, 100)[7]
+    assert all(torch_equal(a[k], b[k]) for k in ("template", "search", "labels"))
+    kinds = set()
+    for i in range(40):
+        s = ds[i]
+        assert s["template"].shape == (3, 127, 127) and s["search"].shape == (3, 255, 255)
+        assert (s["labels"] >= 0).sum() >= 48
+        kinds.add(KINDS[s["kind"]])
+        if KINDS[s["kind"]].startswith("negative"):
+            assert (s["labels"] != 1).all()
+    assert {"video_positive", "negative_other_category"} <= kinds
+
+
+def torch_equal(x, y) -> bool:
+    return bool((x == y).all())
+
+
+def test_unreadable_images_are_counted_then_fail_clearly(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=2, frames=4)
+    cfg = _cfg(root)
+    tracks = load_tracks(cfg.datasets[0])
+    for f in (root / "synthetic00" / "img").iterdir():
+        f.write_bytes(b"not a jpeg")
+    ds = PairDataset(tracks, cfg, 50)
+    for i in range(10):          # pairs still come from the readable sequence
+        ds[i]
+    assert ds.skips.total > 0
+    for f in (root / "synthetic01" / "img").iterdir():
+        f.unlink()
+    clear_cache()
+    with pytest.raises(PairError, match="no usable pair"):
+        PairDataset(tracks, cfg, 50)[3]
+
+
+def test_prepare_writes_crops_that_train_like_frames(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=2, frames=4)
+    cfg = _cfg(root)
+    tracks = load_tracks(cfg.datasets[0])
+    index = prepare(tracks, tmp_path / "crops", 511, 127, 0.5, workers=2)
+    assert len(index["tracks"]) == 2 and all(len(t["frames"]) == 4 for t in index["tracks"])
+    img = cv2.imread(str(tmp_path / "crops" / index["tracks"][0]["frames"][0]))
+    assert img.shape == (511, 511, 3)
+    x, y, w, h = index["tracks"][0]["boxes"][0]
+    assert abs(x + w / 2 - 255.5) < 1 and abs(y + h / 2 - 255.5) < 1
+    prepared = load_tracks(DatasetSpec("prepared", root=str(tmp_path / "crops")))
+    ds = PairDataset(prepared, TrainConfig(datasets=(DatasetSpec("prepared", root=str(tmp_path / "crops")),)), 10)
+    assert ds[0]["search"].shape == (3, 255, 255)

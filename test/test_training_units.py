@@ -1,0 +1,110 @@
+"""Training building blocks: config loading, anchor targets, loss layout, schedule, augmentation."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dasiamrpn_core.anchors import generate_anchors
+from training.config import ConfigError, TrainConfig, load_config
+from training.config import OptimConfig, TargetConfig
+from training.loss import flatten_outputs, siamrpn_loss
+from training.config import LossConfig
+from training.schedule import learning_rate
+from training.targets import AnchorTargetBuilder
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+@pytest.mark.parametrize("name", ["smoke.yaml", "bundled.yaml", "dasiamrpn_full.yaml"])
+def test_shipped_configs_load(name):
+    cfg = load_config(CONFIGS / name)
+    assert isinstance(cfg, TrainConfig)
+    assert cfg.datasets, "every shipped config names its data"
+    assert cfg.score_size == (cfg.sampling.search_size - 127) // 8 + 1
+
+
+def test_unknown_key_and_bad_values_are_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("arch: SiamRPNcompact\noptim: {lr: 0.01, learning_rat: 3}\n")
+    with pytest.raises(ConfigError, match="learning_rat"):
+        load_config(bad)
+    bad.write_text("arch: NoSuchNet\n")
+    with pytest.raises(ConfigError, match="NoSuchNet"):
+        load_config(bad)
+    bad.write_text("datasets: [{kind: flickr}]\n")
+    with pytest.raises(ConfigError, match="flickr"):
+        load_config(bad)
+    bad.write_text("sampling: {search_size: 250}\n")
+    with pytest.raises(ValueError, match="multiple of the stride"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_overrides_are_typed(tmp_path):
+    cfg = load_config(CONFIGS / "smoke.yaml", ["optim.lr=0.5", "batch_size=3", "augment.flip_prob=0"])
+    assert cfg.optim.lr == 0.5 and cfg.batch_size == 3 and cfg.augment.flip_prob == 0.0
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_config(CONFIGS / "smoke.yaml", ["batch_size=many"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(CONFIGS / "smoke.yaml", ["batch_size"])
+
+
+def test_anchor_targets_follow_siamrpn_rules():
+    cfg = TargetConfig()
+    builder = AnchorTargetBuilder(cfg, 255)
+    rng = np.random.default_rng(0)
+    box = np.array([127.5 - 40, 127.5 - 30, 80, 60], np.float32)  # centred 80x60 target
+    tg = builder(box, rng)
+    pos, neg = tg.labels == 1, tg.labels == 0
+    assert 0 < pos.sum() <= cfg.max_positives
+    assert pos.sum() + neg.sum() == cfg.total_samples
+    ious = builder.ious(box)
+    assert (ious[pos] >= cfg.positive_iou).all() and (ious[neg] < cfg.negative_iou).all()
+    assert np.isclose(tg.weights.sum(), 1.0)
+    # decoding the regression targets of the positives as the tracker does gives the box back
+    a = generate_anchors(cfg.anchors, builder.score_size)[pos]
+    d = tg.deltas[pos]
+    cx, cy = d[:, 0] * a[:, 2] + a[:, 0], d[:, 1] * a[:, 3] + a[:, 1]
+    w, h = np.exp(d[:, 2]) * a[:, 2], np.exp(d[:, 3]) * a[:, 3]
+    np.testing.assert_allclose(cx, 0.0, atol=1e-3)  # box centre is the crop centre
+    np.testing.assert_allclose(cy, 0.0, atol=1e-3)
+    np.testing.assert_allclose(w, 80, rtol=1e-4)
+    np.testing.assert_allclose(h, 60, rtol=1e-4)
+
+
+def test_negative_pairs_label_only_negatives_including_the_distractor():
+    builder = AnchorTargetBuilder(TargetConfig(), 255)
+    distractor = np.array([100, 90, 55, 70], np.float32)
+    tg = builder(None, np.random.default_rng(1), hard_negative_box=distractor)
+    assert (tg.labels != 1).all() and (tg.labels == 0).sum() > 0
+    hard = builder.ious(distractor) >= 0.6
+    assert (tg.labels[hard] == 0).all(), "anchors on the look-alike are negatives"
+    assert tg.weights.sum() == 0
+
+
+def test_loss_layout_matches_anchor_order():
+    """Foreground logit channel A + a at (row, col) is anchor a*S*S + row*S + col."""
+    a_num, s = 5, 17
+    logits = torch.zeros(1, 2 * a_num, s, s)
+    logits[0, a_num + 3, 4, 7] = 10.0
+    _, flat = flatten_outputs(torch.zeros(1, 4 * a_num, s, s), logits, a_num)
+    assert int(flat[0, :, 1].argmax()) == 3 * s * s + 4 * s + 7
+    labels = torch.full((1, a_num * s * s), -1)
+    labels[0, 3 * s * s + 4 * s + 7] = 1
+    labels[0, 0] = 0
+    parts = siamrpn_loss(torch.zeros(1, 4 * a_num, s, s), logits, labels, torch.zeros(1, a_num * s * s, 4),
+                         torch.zeros(1, a_num * s * s), a_num, LossConfig())
+    assert parts.cls.item() < 0.5 and parts.accuracy.item() == 1.0
+
+
+def test_schedule_warms_up_then_decays_log_linearly():
+    cfg = OptimConfig(lr=0.01, final_lr=0.0001, warmup_steps=10, warmup_start_lr=0.001)
+    assert math.isclose(learning_rate(0, cfg, 110), 0.001)
+    assert math.isclose(learning_rate(10, cfg, 110), 0.01)
+    assert math.isclose(learning_rate(60, cfg, 110), 0.001, rel_tol=1e-6)  # half way in log space
+    assert math.isclose(learning_rate(110, cfg, 110), 0.0001, rel_tol=1e-6)
