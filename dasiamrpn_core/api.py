@@ -44,7 +44,8 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
     loaded = load_checkpoint(path, preset=preset)
     config = TrackerConfig(mode=mode, siamrpn=loaded.params).with_overrides(**overrides)
     tracker = TRACKERS[mode](loaded.net, config, device=device, half=half)
-    tracker.checkpoint = loaded
+    # provenance only: the training-form network is not kept alive beside the inference form
+    tracker.checkpoint = dataclasses.replace(loaded, net=None)
     return tracker
 
 

@@ -57,6 +57,16 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 }
 
 
+def template_kernels(layers: nn.Module, z_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``conv_r1``/``conv_cls1`` of ``layers`` on template features, reshaped into correlation kernels."""
+    b = z_f.shape[0]
+    r = layers.conv_r1(z_f)
+    c = layers.conv_cls1(z_f)
+    k = r.shape[-1]
+    fo, a = layers.spec.feature_out, layers.spec.anchor_num
+    return r.view(b, 4 * a, fo, k, k), c.view(b, 2 * a, fo, k, k)
+
+
 class SiamRPN(nn.Module):
     """AlexNet backbone + the SiamRPN up-channel head (original module names)."""
 
@@ -84,12 +94,7 @@ class SiamRPN(nn.Module):
     def template_kernels(self, z_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Template features (B, C, k, k) -> regression (B, 4A, fo, k', k') and
         classification (B, 2A, fo, k', k') correlation kernels."""
-        b = z_f.shape[0]
-        r = self.conv_r1(z_f)
-        c = self.conv_cls1(z_f)
-        k = r.shape[-1]
-        fo, a = self.spec.feature_out, self.spec.anchor_num
-        return r.view(b, 4 * a, fo, k, k), c.view(b, 2 * a, fo, k, k)
+        return template_kernels(self, z_f)
 
     def head(self, x_f: torch.Tensor, reg_kernel: torch.Tensor, cls_kernel: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,7 +157,9 @@ class InferenceNet(nn.Module):
         # channels-last: the HWC uint8 crop becomes an NHWC-strided tensor without a copy, and the
         # oneDNN convolutions run faster on that layout than on NCHW
         self.backbone = nn.Sequential(*layers).eval().to(memory_format=torch.channels_last)
-        self.net = net.eval()
+        # only the head layers are kept (not a second copy of the backbone)
+        self.conv_r1, self.conv_cls1 = net.conv_r1, net.conv_cls1
+        self.conv_r2, self.conv_cls2, self.regress_adjust = net.conv_r2, net.conv_cls2, net.regress_adjust
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,19 +171,18 @@ class InferenceNet(nn.Module):
 
         Output channels: 0..4A-1 regression deltas (after ``regress_adjust``), 4A..6A-1 class logits.
         """
-        net = self.net
-        reg_k, cls_k = net.template_kernels(z_f)
+        reg_k, cls_k = template_kernels(self, z_f)
         reg_k, cls_k = reg_k[0].double(), cls_k[0].double()
-        w_r2, b_r2 = net.conv_r2.weight.double(), net.conv_r2.bias.double()
-        w_c2, b_c2 = net.conv_cls2.weight.double(), net.conv_cls2.bias.double()
+        w_r2, b_r2 = self.conv_r2.weight.double(), self.conv_r2.bias.double()
+        w_c2, b_c2 = self.conv_cls2.weight.double(), self.conv_cls2.bias.double()
         # corr(conv(x, W2) + b2, K) == conv(x, conv_transpose(K, W2)) + sum(K * b2)
         w_reg = F.conv_transpose2d(reg_k, w_r2)
         b_reg = (reg_k.sum(dim=(2, 3)) * b_r2[None]).sum(dim=1)
         w_cls = F.conv_transpose2d(cls_k, w_c2)
         b_cls = (cls_k.sum(dim=(2, 3)) * b_c2[None]).sum(dim=1)
-        adj_w = net.regress_adjust.weight.double()[:, :, 0, 0]
+        adj_w = self.regress_adjust.weight.double()[:, :, 0, 0]
         w_reg = torch.einsum("oc,cfst->ofst", adj_w, w_reg)
-        b_reg = adj_w @ b_reg + net.regress_adjust.bias.double()
+        b_reg = adj_w @ b_reg + self.regress_adjust.bias.double()
         weight = torch.cat([w_reg, w_cls]).to(z_f.dtype).contiguous()
         bias = torch.cat([b_reg, b_cls]).to(z_f.dtype).contiguous()
         return weight, bias

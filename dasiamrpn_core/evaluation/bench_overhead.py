@@ -1,0 +1,114 @@
+"""Benchmark of the evaluation's own cost and of ``--workers`` scaling (issue 3's performance goals).
+
+1. Overhead: ``evaluate()`` in this process on the shared sequences; everything that is not the
+   tracker's ``init``/``track`` (frame decoding, bookkeeping, writing results, scoring, report,
+   plots) as a share of the wall time. Reported for the tracking loop alone and for the whole
+   evaluation including scoring and plots (loading the model is listed separately).
+2. Scaling: the ``dasiamrpn-eval`` console script with ``--workers 1`` and ``--workers 2`` on the
+   same multi-sequence run (wall time of the whole command, process start included).
+
+Usage: ``python -m dasiamrpn_core.evaluation.bench_overhead [--checkpoint CKPT] [--root DIR]``.
+Without a checkpoint it uses the bundled model, or (when the bundled model is not there) a
+randomly initialised SiamRPNcompact, which costs the same per frame.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .cli import shared_sequences
+from .config import EvalConfig
+from .evaluate import EvalRequest, evaluate
+from .results_io import read_ope
+from .runner import TrackerSpec
+
+
+def _checkpoint(arg: str | None, scratch: Path) -> tuple[str, str]:
+    if arg:
+        return arg, arg
+    from ..api import DEFAULT_CHECKPOINT
+    if DEFAULT_CHECKPOINT.exists():
+        return str(DEFAULT_CHECKPOINT), "bundled model"
+    import torch
+    from ..checkpoint import save_checkpoint
+    from ..config import SiamRPNParams
+    from ..models import ARCHITECTURES, SiamRPN
+    torch.manual_seed(0)
+    path = scratch / "random_compact.pth"
+    save_checkpoint(path, SiamRPN(ARCHITECTURES["SiamRPNcompact"]).eval(), SiamRPNParams(), {"note": "random init"})
+    return str(path), "random-init SiamRPNcompact (no bundled model yet; same cost per frame)"
+
+
+def measure_overhead(root: Path, checkpoint: str, mode: str, out: Path) -> dict:
+    spec = TrackerSpec(checkpoint, mode, "cpu")
+    t0 = time.perf_counter()
+    tracker = spec()
+    load_s = time.perf_counter() - t0
+    request = EvalRequest(dataset="simple", root=root, out=out, protocols=("ope",), progress=False)
+    t0 = time.perf_counter()
+    report = evaluate(request, lambda: tracker, {"label": "bench", "identity": {"bench": checkpoint}}, EvalConfig())
+    wall = time.perf_counter() - t0
+    from .datasets import load_dataset
+    tracker_s = sum(float(np.nansum(read_ope(out / "results", s.name, len(s)).times))
+                    for s in load_dataset("simple", root))
+    loop = report["run"]["wall_seconds_tracking"]
+    return {"frames": report["overall"]["frames"], "sequences": report["overall"]["sequences"],
+            "model_load_s": load_s, "tracker_s": tracker_s, "loop_wall_s": loop, "evaluate_wall_s": wall,
+            "loop_overhead_pct": 100 * (loop - tracker_s) / loop,
+            "total_overhead_pct": 100 * (wall - tracker_s) / wall,
+            "fps": report["overall"]["fps"], "success_auc": report["overall"]["success_auc"]}
+
+
+def measure_workers(root: Path, checkpoint: str, mode: str, scratch: Path, workers: int) -> float:
+    out = scratch / f"workers{workers}"
+    script = Path(sys.executable).with_name("dasiamrpn-eval")
+    cmd = [str(script) if script.exists() else "dasiamrpn-eval", "--dataset", "simple", "--root", str(root),
+           "--checkpoint", checkpoint, "--mode", mode, "--device", "cpu", "--out", str(out),
+           "--workers", str(workers), "--quiet", "--no-plots"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", help="tracker checkpoint (default: bundled model or random compact)")
+    p.add_argument("--mode", default="dasiamrpn")
+    p.add_argument("--root", type=Path, default=shared_sequences(), help="shared sequences folder")
+    p.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    args = p.parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="dasiamrpn_bench_"))
+    try:
+        ckpt, what = _checkpoint(args.checkpoint, scratch)
+        print(f"tracker: {what}, mode {args.mode}; data: {args.root}")
+        result = {"checkpoint": what, "mode": args.mode,
+                  "overhead": measure_overhead(args.root, ckpt, args.mode, scratch / "overhead")}
+        o = result["overhead"]
+        print(f"overhead: {o['sequences']} sequences, {o['frames']} frames, tracker {o['tracker_s']:.2f} s "
+              f"({o['fps']:.1f} fps); loop wall {o['loop_wall_s']:.2f} s -> {o['loop_overhead_pct']:.2f}% "
+              f"overhead; whole evaluate() {o['evaluate_wall_s']:.2f} s (scoring, report, plots included) -> "
+              f"{o['total_overhead_pct']:.2f}%; model load {o['model_load_s']:.2f} s (not counted)")
+        t1 = measure_workers(args.root, ckpt, args.mode, scratch, 1)
+        t2 = measure_workers(args.root, ckpt, args.mode, scratch, 2)
+        same = all((scratch / "workers1" / "results" / f.name).read_text() == f.read_text()
+                   for f in (scratch / "workers2" / "results").glob("*.txt"))
+        result["workers"] = {"workers1_s": t1, "workers2_s": t2, "speedup": t1 / t2, "identical_boxes": same}
+        print(f"workers: --workers 1 {t1:.1f} s, --workers 2 {t2:.1f} s -> speedup {t1 / t2:.2f}x "
+              f"(whole command incl. start-up); identical result boxes: {same}")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
