@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from dasiamrpn_core import load_tracker
+from dasiamrpn_core import TrackResult, load_tracker
 from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.datasets import load_dataset
 from dasiamrpn_core.evaluation.metrics import ope_scores
@@ -32,13 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 DISTRACTOR_SEQUENCES = ("Couple", "Football1", "Jogging", "ball1")
 FAILURE_IOU = 0.1            # a frame with IoU below this counts as a failure in the report
 SHEET_FRAMES_PER_SEQUENCE = 3
-
-
-@dataclass(frozen=True)
-class _Result:
-    box: tuple[float, float, float, float]
-    score: float
-    state: str = "tracking"
 
 
 class OpenCVTracker:
@@ -68,7 +60,7 @@ class OpenCVTracker:
         if ok:
             self.box = tuple(float(v) for v in box)
         score = float(self.tracker.getTrackingScore()) if self.kind == "nano" else float(ok)
-        return _Result(self.box, score)
+        return TrackResult(self.box, score)
 
 
 def main(argv=None) -> int:
