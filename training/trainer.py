@@ -85,6 +85,21 @@ def backbone_convs(net: SiamRPN) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     return [(m, mods[i + 1]) for i, m in enumerate(mods) if isinstance(m, nn.Conv2d)]
 
 
+def validation_tracks(cfg: TrainConfig, cache_dir: Path) -> list[Track]:
+    """The held-out sequences of ``cfg.validation`` (datasets and synthetic sequences)."""
+    v = cfg.validation
+    tracks: list[Track] = []
+    if v.datasets:
+        tracks.extend(load_all(v.datasets, seed=cfg.seed, cache_dir=cache_dir,
+                               min_box=cfg.sampling.min_box_pixels))
+    if v.synthetic_sequences:
+        from .synthetic import synthetic_tracks
+        tracks.extend(synthetic_tracks(v.synthetic_photos, v.synthetic_sequences, v.synthetic_frames,
+                                       Path(cache_dir) / "synthetic", seed=cfg.seed))
+    tracks = [t for t in tracks if len(t.frames) >= 2]
+    return tracks[:v.max_sequences]
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, output_dir: str | Path = "output", resume: bool = False,
                  max_steps: int | None = None, config_path: str | None = None):
@@ -119,17 +134,7 @@ class Trainer:
         return tracks
 
     def _val_tracks(self) -> list[Track]:
-        v = self.cfg.validation
-        tracks: list[Track] = []
-        if v.datasets:
-            tracks.extend(load_all(v.datasets, seed=self.cfg.seed, cache_dir=self.output / "cache",
-                                   min_box=self.cfg.sampling.min_box_pixels))
-        if v.synthetic_sequences:
-            from .synthetic import synthetic_tracks
-            tracks.extend(synthetic_tracks(v.synthetic_photos, v.synthetic_sequences, v.synthetic_frames,
-                                           self.output / "cache" / "synthetic", seed=self.cfg.seed))
-        tracks = [t for t in tracks if len(t.frames) >= 2]
-        return tracks[:v.max_sequences]
+        return validation_tracks(self.cfg, self.output / "cache")
 
     def _build_net(self, dataset: PairDataset) -> SiamRPN:
         spec = ARCHITECTURES[self.cfg.arch]
@@ -298,6 +303,8 @@ class Trainer:
                 stop_reason = "wall_time"
                 break
         bar.close()
+        if self.dist.world > 1:
+            self._average_buffers(net)
         result = {"step": step, "stop_reason": stop_reason, "seen_indices": seen_indices}
         if step > start_step or not self.ckpts.list():
             auc = validate(step)
@@ -337,6 +344,16 @@ class Trainer:
             dist.barrier()
         result["params"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return result
+
+    def _average_buffers(self, net: SiamRPN) -> None:
+        """DDP keeps parameters identical; BatchNorm running statistics are per rank after the last
+        forward, so average them (every rank then holds the same complete state)."""
+        for buf in net.buffers():
+            if buf.is_floating_point():
+                dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                buf.div_(self.dist.world)
+            else:
+                dist.broadcast(buf, src=0)
 
     def _write_rank_summary(self, net: SiamRPN, step: int, seen: list[int]) -> None:
         """ranks/rank<r>.json: what this process trained on and a digest of its final parameters."""

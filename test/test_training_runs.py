@@ -1,0 +1,150 @@
+"""Real training runs in subprocesses: smoke config, SIGKILL + resume, 2-process gloo torchrun,
+non-finite loss, export formats."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dasiamrpn_core import load_tracker
+from dasiamrpn_core.checkpoint import load_checkpoint
+from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
+from training.config import ExportConfig
+from training.export import export_weights
+from training.synthetic import write_sequence_layout
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DASIAMRPN_SHARED", REPO.parent / "shared"))
+PY = sys.executable
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+
+def _env() -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    return env
+
+
+def _tiny_config(tmp: Path, **extra: str) -> Path:
+    data = write_sequence_layout(tmp / "data", sequences=3, frames=6)
+    lines = [
+        "arch: SiamRPNcompact", "init: tied", "seed: 3",
+        f"datasets: [{{kind: sequences, root: {data}, max_frame_gap: 4}}]",
+        "sampling: {search_size: 191}", "batch_size: 2", "threads: 1", "num_workers: 0", "log_every: 1",
+        "optim: {lr: 0.002, final_lr: 0.001, warmup_steps: 2, warmup_start_lr: 0.001}",
+        "checkpoint: {every_steps: 2, keep_last: 2}",
+        f"validation: {{max_sequences: 1, max_frames: 4, datasets: [{{kind: sequences, root: {data}, "
+        f"include: [synthetic00]}}]}}",
+    ]
+    lines += [f"{k}: {v}" for k, v in extra.items()]
+    path = tmp / "tiny.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _train(args: list[str], timeout: float = 150) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "training.cli", *args], cwd=REPO, env=_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(170)
+def test_smoke_config_20_steps(tmp_path):
+    if not (SHARED / "data" / "sequences").is_dir():
+        pytest.skip(f"shared data not found at {SHARED / 'data' / 'sequences'} (set DASIAMRPN_SHARED)")
+    out = tmp_path / "run"
+    res = _train(["--config", str(REPO / "training/configs/smoke.yaml"), "--output", str(out),
+                  "--max-steps", "20"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout[res.stdout.index("{"):])
+    assert summary["step"] == 20
+    steps = sorted(int(p.stem.split("_")[1]) for p in (out / "checkpoints").glob("step_*.pt"))
+    assert steps[-1] == 20 and len(steps) == 2  # every 5 steps, keep-last 2
+    assert (out / "metrics.csv").read_text().count("\n") >= 5
+    assert any((out / "tensorboard").iterdir())
+    tracker = load_tracker(out / "weights" / "SiamRPNcompact.pth", device="cpu")
+    assert tracker.net.spec.name == "SiamRPNcompact"
+    meta = load_checkpoint(out / "weights" / "SiamRPNcompact.pth").metadata
+    assert meta["step"] == 20 and meta["config"]["arch"] == "SiamRPNcompact" and meta["git_commit"]
+    assert meta["validation"]["mean_auc"] >= 0
+
+
+@pytest.mark.timeout(200)
+def test_sigkill_then_resume_reaches_the_same_final_step(tmp_path):
+    cfg = _tiny_config(tmp_path)
+    out = tmp_path / "run"
+    proc = subprocess.Popen([PY, "-m", "training.cli", "--config", str(cfg), "--output", str(out),
+                             "--max-steps", "12"], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    ckpts = out / "checkpoints"
+    while time.time() < deadline and not list(ckpts.glob("step_0000000[4-9].pt")):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = max(int(p.stem.split("_")[1]) for p in ckpts.glob("step_*.pt"))
+    assert killed_at < 12
+    res = _train(["--config", str(cfg), "--output", str(out), "--max-steps", "12", "--resume"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"resumed from" in res.stderr and json.loads(res.stdout[res.stdout.index("{"):])["step"] == 12
+    state = torch.load(ckpts / "step_00000012.pt", weights_only=True)
+    assert state["step"] == 12 and state["pairs"] == 24 and state["schedule"]["step_count"] == 12
+    assert len(list(ckpts.glob("step_*.pt"))) == 2  # keep-last-K
+    assert (out / "weights" / "SiamRPNcompact.pth").is_file()
+
+
+@pytest.mark.timeout(200)
+def test_two_process_gloo_torchrun(tmp_path):
+    cfg = _tiny_config(tmp_path)
+    out = tmp_path / "ddp"
+    res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training.cli",
+                          "--config", str(cfg), "--output", str(out), "--max-steps", "3", "validation.datasets=[]"],
+                         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r0 = json.loads((out / "ranks" / "rank0.json").read_text())
+    r1 = json.loads((out / "ranks" / "rank1.json").read_text())
+    assert r0["world"] == r1["world"] == 2 and r0["step"] == r1["step"] == 3
+    assert r0["param_sha256"] == r1["param_sha256"], "ranks must end with identical parameters"
+    i0, i1 = set(r0["indices"]), set(r1["indices"])
+    assert not (i0 & i1), "each pair is seen by one rank only"
+    assert i0 | i1 == set(range(3 * 2 * 2)) and len(i0) == len(i1) == 6
+    assert (out / "weights" / "SiamRPNcompact.pth").is_file()
+    assert not (out / "ranks" / "rank1.csv").exists()
+
+
+@pytest.mark.timeout(120)
+def test_non_finite_loss_stops_naming_the_step(tmp_path):
+    cfg = _tiny_config(tmp_path)
+    out = tmp_path / "nan"
+    res = _train(["--config", str(cfg), "--output", str(out), "--max-steps", "30", "optim.lr=1e30",
+                  "optim.warmup_start_lr=1e30", "optim.grad_clip=0", "optim.final_lr=1e30"])
+    assert res.returncode == 2
+    assert "non-finite loss" in res.stderr and "at step" in res.stderr and "Last good checkpoint" in res.stderr
+
+
+def test_bad_dataset_root_is_a_clear_cli_error(tmp_path):
+    cfg = _tiny_config(tmp_path)
+    res = _train(["--config", str(cfg), "--output", str(tmp_path / "x"), "--max-steps", "1",
+                  f"datasets=[{{kind: got10k, root: {tmp_path / 'missing'}}}]"], timeout=60)
+    assert res.returncode == 2 and "root directory not found" in res.stderr
+
+
+def test_export_writes_project_and_official_formats(tmp_path):
+    torch.manual_seed(0)
+    net = SiamRPN(ARCHITECTURES["SiamRPNvot"])
+    written = export_weights(net, ExportConfig(), tmp_path, {"step": 7})
+    project = load_checkpoint(written["project"])
+    official = load_checkpoint(written["official"])
+    assert project.kind == "project" and project.metadata["step"] == 7
+    assert official.kind == "official" and official.net.spec.name in ("SiamRPNvot", "SiamRPNotb")
+    for path in written.values():
+        load_tracker(path, device="cpu")
+    compact = export_weights(SiamRPN(ARCHITECTURES["SiamRPNcompact"]), ExportConfig(), tmp_path / "c", {})
+    assert set(compact) == {"project"}  # no original format for the compact variant
