@@ -1,0 +1,67 @@
+"""The core's console scripts, run as users run them (subprocesses)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from conftest import REPO, require_shared
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_track_cli_on_an_image_folder(tmp_path, model_path):
+    img_dir = require_shared("data", "sequences", "Crossing", "img")
+    gt = np.loadtxt(img_dir.parent / "groundtruth.txt", delimiter=",")
+    box = ",".join(str(v) for v in gt[0])
+    out = run("dasiamrpn_core.cli.track", str(img_dir), "--box", box, "--checkpoint", str(model_path),
+              "--output", str(tmp_path / "r.txt"), "--video", str(tmp_path / "v.avi"), "--max-frames", "12",
+              "--threads", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "FPS" in out.stdout
+    lines = (tmp_path / "r.txt").read_text().splitlines()
+    assert len(lines) == 12 and lines[0].endswith("init") and lines[1].endswith("tracking")
+    values = np.array([[float(v) for v in line.split(",")[:5]] for line in lines])
+    assert np.isfinite(values).all()
+    cap = cv2.VideoCapture(str(tmp_path / "v.avi"))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+
+
+def test_track_cli_reports_bad_input(tmp_path, model_path):
+    out = run("dasiamrpn_core.cli.track", str(tmp_path / "missing"), "--box", "1,2,3,4",
+              "--checkpoint", str(model_path), cwd=tmp_path)
+    assert out.returncode == 2 and "frame source not found" in out.stderr
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "0001.png"), np.zeros((50, 60, 3), np.uint8))
+    out = run("dasiamrpn_core.cli.track", str(tmp_path / "frames"), "--box", "100,100,5,5",
+              "--checkpoint", str(model_path), cwd=tmp_path)
+    assert out.returncode == 2 and "outside" in out.stderr
+    out = run("dasiamrpn_core.cli.track", str(tmp_path / "frames"), "--box", "1,2,3",
+              "--checkpoint", str(model_path), cwd=tmp_path)
+    assert out.returncode == 2 and "4 values" in out.stderr
+    out = run("dasiamrpn_core.cli.track", str(tmp_path / "frames"), "--box", "1,2,3,4",
+              "--checkpoint", str(tmp_path / "nope.pth"), cwd=tmp_path)
+    assert out.returncode == 2 and "checkpoint not found" in out.stderr
+
+
+def test_demo_writes_video_and_scores(tmp_path, model_path):
+    out = run("dasiamrpn_core.demo", "--frames", "15", "--out", str(tmp_path / "demo"),
+              "--checkpoint", str(model_path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "success AUC" in out.stdout and "FPS" in out.stdout
+    assert (tmp_path / "demo" / "demo.mp4").stat().st_size > 10_000
+    assert len((tmp_path / "demo" / "results.txt").read_text().splitlines()) == 15
+
+
+def test_bench_prints_latency_table(tmp_path):
+    require_shared("reference", "make_weights.py")
+    out = run("dasiamrpn_core.cli.bench", "--nets", "vot", "--frames", "6", "--official-dir", str(tmp_path),
+              "--json", str(tmp_path / "b.json"), cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "median ms" in out.stdout and "vot" in out.stdout and "longterm-search" in out.stdout
+    assert (tmp_path / "b.json").exists()
