@@ -137,3 +137,17 @@ def test_real_tracker_through_the_console_script(official_weights, tmp_path):
     assert bag["success_auc"] > 0.5 and bag["fps"] > 0  # these weights follow the bag
     assert report["run"]["tracker"]["identity"]["mode"] == "siamrpn"
     assert len((tmp_path / "real" / "results" / "bag.txt").read_text().splitlines()) == 12
+
+
+def test_score_only_scores_existing_files_without_a_tracker(identity_run, tmp_path, capsys):
+    out = tmp_path / "external"
+    (out / "results").mkdir(parents=True)
+    for name in SEQS.split(","):
+        shutil.copy(identity_run / "results" / f"{name}.txt", out / "results" / f"{name}.txt")
+    assert run_eval(out, "--score-only", "--sequences", SEQS, "--max-frames", str(FRAMES), "--name", "ext") == 0
+    report = json.loads((out / "report.json").read_text())
+    original = json.loads((identity_run / "report.json").read_text())
+    assert report["overall"]["success_auc"] == original["overall"]["success_auc"]
+    assert report["overall"]["fps"] is None  # no timing files: no speed claimed
+    assert run_eval(out, "--score-only", "--sequences", "Girl", "--max-frames", str(FRAMES)) == 2
+    assert "have no result files" in capsys.readouterr().err

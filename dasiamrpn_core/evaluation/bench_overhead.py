@@ -8,8 +8,9 @@
    same multi-sequence run (wall time of the whole command, process start included).
 
 Usage: ``python -m dasiamrpn_core.evaluation.bench_overhead [--checkpoint CKPT] [--root DIR]``.
-Without a checkpoint it uses the bundled model, or (when the bundled model is not there) a
-randomly initialised SiamRPNcompact, which costs the same per frame.
+Without a checkpoint it uses the bundled model or, when that is not there, official-format
+SiamRPNvot weights made by ``../shared/reference/make_weights.py`` (they follow the target), else a
+randomly initialised SiamRPNcompact.
 """
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ def _checkpoint(arg: str | None, scratch: Path) -> tuple[str, str]:
     from ..api import DEFAULT_CHECKPOINT
     if DEFAULT_CHECKPOINT.exists():
         return str(DEFAULT_CHECKPOINT), "bundled model"
+    make_weights = shared_sequences().parents[1] / "reference" / "make_weights.py"
+    if make_weights.is_file():  # official-format SiamRPNvot weights that really follow a target
+        path = scratch / "SiamRPNVOT_seed2.model"
+        subprocess.run([sys.executable, str(make_weights), "--net", "vot", "--seed", "2", "--out", str(path)],
+                       check=True, capture_output=True)
+        return str(path), "official-format SiamRPNvot weights from shared/reference/make_weights.py (seed 2)"
     import torch
     from ..checkpoint import save_checkpoint
     from ..config import SiamRPNParams

@@ -117,6 +117,9 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-box", choices=POLYGON_INIT_RULES, default="area",
                    help="box given to the tracker for polygon ground truth: area (DaSiamRPN/pysot, default) "
                         "or minmax (VOT toolkit)")
+    p.add_argument("--score-only", action="store_true",
+                   help="only score the result files already in OUT/results (e.g. another tracker's); "
+                        "needs no checkpoint")
     p.add_argument("--name", help="run name in tables and plot legends (default: the --out folder name)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -133,6 +136,8 @@ def eval_main(argv: list[str] | None = None) -> int:
     from .evaluate import EvalRequest, evaluate
     args = eval_parser().parse_args(argv)
     try:
+        if args.score_only and (args.baseline or args.checkpoint or args.set):
+            raise ValueError("--score-only runs no tracker: it takes no --baseline/--checkpoint/--set")
         if args.baseline and (args.checkpoint or args.set):
             raise ValueError("--baseline evaluates a reference tracker: it takes no --checkpoint/--set")
         root = args.root
@@ -145,9 +150,12 @@ def eval_main(argv: list[str] | None = None) -> int:
             split=args.split, index=args.index,
             sequences=tuple(s.strip() for s in args.sequences.split(",") if s.strip()) if args.sequences else None,
             max_frames=args.max_frames, workers=args.workers, threads=args.threads, name=args.name,
-            progress=not args.quiet, plots=not args.no_plots)
+            progress=not args.quiet, plots=not args.no_plots, score_only=args.score_only)
         cfg = EvalConfig(supervised=SupervisedConfig(year=_vot_year(args.vot_year, root), init_box=args.init_box))
-        factory, info = _tracker(args)
+        if args.score_only:
+            factory, info = None, {"label": args.name or "results", "identity": {"score_only": True}}
+        else:
+            factory, info = _tracker(args)
         report = evaluate(request, factory, info, cfg)
     except (DatasetError, ResultsError, CheckpointError, ValueError, TypeError) as exc:
         return _fail("dasiamrpn-eval", exc)

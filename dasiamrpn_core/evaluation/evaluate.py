@@ -43,6 +43,7 @@ class EvalRequest:
     name: str | None = None
     progress: bool = True
     plots: bool = True
+    score_only: bool = False  # score the result files already in OUT/results, run nothing
 
     def __post_init__(self):
         unknown = [p for p in self.protocols if p not in PROTOCOLS]
@@ -95,8 +96,14 @@ def evaluate(request: EvalRequest, factory: TrackerFactory, tracker: dict, cfg: 
     sequences = [s.truncated(request.max_frames) for s in sequences]
     out, results = request.out, request.out / RESULTS_DIR
     results.mkdir(parents=True, exist_ok=True)
-    _check_settings(out, _settings(request, tracker, cfg))
     tasks = _pending(sequences, results, request.protocols, cfg)
+    if request.score_only:
+        if tasks:
+            missing = sorted({t.sequence.name for t in tasks})
+            raise ResultsError(f"--score-only: {len(missing)} sequences have no result files in {results} "
+                               f"(first: {missing[:5]})")
+    else:
+        _check_settings(out, _settings(request, tracker, cfg))
     skipped = len(sequences) - len({t.sequence.name for t in tasks})
     if skipped:
         log.info("resuming: %d of %d sequences already have results", skipped, len(sequences))

@@ -179,6 +179,8 @@ def run_tasks(tasks: list[Task], factory: TrackerFactory, *, workers: int = 1, t
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if not tasks:
+        return
     total = sum(t.frames for t in tasks)
     bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress or not tasks,
                dynamic_ncols=True, smoothing=0.05)
