@@ -235,7 +235,6 @@ class Trainer:
             return last_ckpt
 
         def validate(step_now: int) -> float | None:
-            nonlocal best_auc
             if not main or not val_tracks:
                 return None
             v = cfg.validation
