@@ -2,8 +2,6 @@
 result file round trips, frame prefetching errors."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from .annotation_io import area_preserving_box
+from .annotation_io import area_preserving_box, rect_to_polygon
 from .config import SupervisedConfig
 from .frames import prefetched
 from .regions import box_polygon_overlap
@@ -117,7 +117,7 @@ def run_supervised(tracker: Tracker, seq: Sequence, cfg: SupervisedConfig,
             boxes[f] = result.box
             codes[f] = TRACKED
             if seq.annotated[f]:
-                region = gt[f] if gt is not None else _rect_polygon(seq.boxes[f])
+                region = gt[f] if gt is not None else rect_to_polygon(seq.boxes[f])
                 if box_polygon_overlap(boxes[f], region, bounds) <= cfg.failure_overlap:
                     codes[f], tracking = FAILURE, False
                     boxes[f] = np.nan
@@ -125,11 +125,6 @@ def run_supervised(tracker: Tracker, seq: Sequence, cfg: SupervisedConfig,
         if advance is not None:
             advance(1)
     return SupervisedResult(codes, boxes, times)
-
-
-def _rect_polygon(box: np.ndarray) -> np.ndarray:
-    x, y, w, h = box
-    return np.array([x, y, x + w, y, x + w, y + h, x, y + h])
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..geometry import iou_xywh
 from . import longterm, supervised
+from .annotation_io import rect_to_polygon
 from .config import EvalConfig
 from .metrics import OPEScores, mean_scores, ope_scores
 from .results_io import OPEResult, SupervisedResult, read_ope, read_supervised
@@ -72,10 +73,7 @@ def _longterm_inputs(seq: Sequence, res: OPEResult) -> tuple[np.ndarray, np.ndar
 
 
 def _supervised_entry(seq: Sequence, res: SupervisedResult, cfg: EvalConfig):
-    polygons = seq.polygons
-    if polygons is None:
-        x, y, w, h = seq.boxes.T
-        polygons = np.stack([x, y, x + w, y, x + w, y + h, x, y + h], axis=1)
+    polygons = seq.polygons if seq.polygons is not None else rect_to_polygon(seq.boxes)
     bounds = image_size(seq) if cfg.supervised.bounded else None
     overlaps = supervised.frame_overlaps(res.boxes, res.codes, polygons, bounds)
     acc, acc_frames = supervised.accuracy(overlaps, res.codes, cfg.supervised.burnin)

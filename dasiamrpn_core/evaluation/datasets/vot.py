@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..annotation_io import read_boxes, read_flags
 from ..errors import AnnotationError, DatasetError
 from ..sequence import Sequence
@@ -83,7 +81,3 @@ def load_long_term(root: Path, split: str | None = None, index: Path | None = No
 def _no_split(name: str, split: str | None, index: Path | None) -> None:
     if split is not None or index is not None:
         raise DatasetError(f"dataset {name!r} takes no --split/--index (the root's list.txt selects sequences)")
-
-
-def absent_fraction(seq: Sequence) -> float:
-    return float(np.mean(seq.absent))
