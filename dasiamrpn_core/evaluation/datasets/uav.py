@@ -1,4 +1,5 @@
-"""UAV123 / UAV20L / UAV123_10fps (``data_seq/<set>/<folder>/%06d.jpg``, ``anno/<set>/<seq>.txt``).
+"""UAV123 / UAV20L / UAV123_10fps (``anno/<set>/<seq>.txt``; frames ``data_seq/UAV123/<folder>/%06d.jpg``,
+``data_seq/UAV123_10fps/...`` for the 10 fps set).
 
 Annotations are 1-based with ``NaN`` rows where the target is out of view. UAV123 cuts some
 videos into several sequences (``bird1_1``, ``bird1_2`` ...); their frame ranges come from an
@@ -59,7 +60,9 @@ def load(root: Path, split: str | None = None, index: Path | None = None) -> lis
         raise DatasetError(f"unknown UAV split {split!r}; expected one of {SPLITS}")
     if index is not None and "img_names" in index.read_text()[:20000]:
         return load_index(root, index, one_based=True)
-    anno_dir, data_dir = root / "anno" / split, root / "data_seq" / split
+    # UAV20L's long videos are the full UAV123 recordings: their frames live in data_seq/UAV123
+    anno_dir = root / "anno" / split
+    data_dir = root / "data_seq" / ("UAV123_10fps" if split == "UAV123_10fps" else "UAV123")
     if not anno_dir.is_dir() or not data_dir.is_dir():
         raise DatasetError(f"UAV layout not found: need {anno_dir} and {data_dir}")
     ranges = _ranges(index, split)
