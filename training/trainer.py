@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -319,6 +320,8 @@ class Trainer:
             metadata = {
                 "config": config_to_dict(cfg), "config_file": self.config_path,
                 "data": {"datasets": [s.label for s in cfg.datasets], "tracks": len(tracks),
+                         "tracks_per_source": dict(Counter(t.source for t in tracks)),
+                         "still_images": _short_list(sorted({t.frames[0] for t in tracks if t.still})),
                          "sampling": cfg.sampling.proportions, "skipped": dataset.skips.summary()},
                 "step": step, "pairs_seen": step * cfg.batch_size * self.dist.world,
                 "validation": history[-1] if history else None, "best_validation_auc": best_auc,
@@ -379,6 +382,11 @@ class Trainer:
 
     def _should_stop(self, elapsed: float) -> bool:
         return bool(self.cfg.wall_time_s and elapsed > self.cfg.wall_time_s)
+
+
+def _short_list(items: list[str], limit: int = 200) -> list[str] | str:
+    """Provenance lists stay small: the items themselves up to ``limit``, else their count."""
+    return items if len(items) <= limit else f"{len(items)} items"
 
 
 class _RunLogger:

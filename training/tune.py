@@ -75,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--grid", nargs="*", default=[], help="name=v1,v2,... (default: window_influence, "
                                                           "penalty_k, lr)")
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides key=value (e.g. "
+                                                         "validation.max_sequences=20)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.set)
     loaded = load_checkpoint(args.checkpoint)
     tracks = validation_tracks(cfg, Path(args.cache))
     t0 = time.time()
