@@ -46,7 +46,9 @@ def polygon_box(msg: PolygonStamped) -> tuple[float, float, float, float] | None
 class DiagnosticsSnapshot:
     state: str            # idle | tracking | searching | lost | error
     fps: float            # tracked frames per second over the last period
-    latency_ms: float     # median receive -> publish time over the last period
+    latency_ms: float     # median time from receiving a frame to publishing its outputs
+    track_ms: float       # median time of the tracker's track() call
+    overhead_ms: float    # median per-frame latency minus track time (decoding, queueing, publishing)
     stamp_age_ms: float   # median (publish time - image stamp): includes transport and camera delay
     frames_received: int
     frames_tracked: int
@@ -65,6 +67,7 @@ def diagnostics_array(header: Header, node_name: str, snap: DiagnosticsSnapshot)
                               hardware_id=snap.device)
     status.values = [KeyValue(key=k, value=v) for k, v in (
         ("state", snap.state), ("fps", f"{snap.fps:.2f}"), ("latency_ms", f"{snap.latency_ms:.2f}"),
+        ("track_ms", f"{snap.track_ms:.2f}"), ("overhead_ms", f"{snap.overhead_ms:.2f}"),
         ("stamp_age_ms", f"{snap.stamp_age_ms:.2f}"), ("frames_received", str(snap.frames_received)),
         ("frames_tracked", str(snap.frames_tracked)), ("frames_dropped", str(snap.frames_dropped)),
         ("frames_rejected", str(snap.frames_rejected)), ("device", snap.device),

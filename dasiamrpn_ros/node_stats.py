@@ -14,6 +14,8 @@ WINDOW = 100  # recent tracked frames the rates and medians are computed over
 class StatsView:
     fps: float
     latency_ms: float
+    track_ms: float
+    overhead_ms: float
     stamp_age_ms: float
     received: int
     tracked: int
@@ -28,6 +30,8 @@ class NodeStats:
         self.rejected = 0
         self._tracked_at: deque[float] = deque(maxlen=WINDOW)
         self._latency_ms: deque[float] = deque(maxlen=WINDOW)
+        self._track_ms: deque[float] = deque(maxlen=WINDOW)
+        self._overhead_ms: deque[float] = deque(maxlen=WINDOW)
         self._stamp_age_ms: deque[float] = deque(maxlen=WINDOW)
 
     def on_received(self) -> None:
@@ -38,11 +42,14 @@ class NodeStats:
         with self._lock:
             self.rejected += 1
 
-    def on_tracked(self, latency_ms: float, stamp_age_ms: float) -> None:
+    def on_tracked(self, latency_ms: float, track_ms: float, stamp_age_ms: float) -> None:
+        """latency: frame received -> outputs published; track: the tracker's share of it."""
         with self._lock:
             self.tracked += 1
             self._tracked_at.append(time.monotonic())
             self._latency_ms.append(latency_ms)
+            self._track_ms.append(track_ms)
+            self._overhead_ms.append(latency_ms - track_ms)
             self._stamp_age_ms.append(stamp_age_ms)
 
     def view(self) -> StatsView:
@@ -53,6 +60,11 @@ class NodeStats:
                 fps = 0.0  # nothing tracked recently
             return StatsView(
                 fps=fps,
-                latency_ms=statistics.median(self._latency_ms) if self._latency_ms else 0.0,
-                stamp_age_ms=statistics.median(self._stamp_age_ms) if self._stamp_age_ms else 0.0,
+                latency_ms=_median(self._latency_ms), track_ms=_median(self._track_ms),
+                overhead_ms=_median(self._overhead_ms),
+                stamp_age_ms=_median(self._stamp_age_ms),
                 received=self.received, tracked=self.tracked, rejected=self.rejected)
+
+
+def _median(values: deque[float]) -> float:
+    return statistics.median(values) if values else 0.0

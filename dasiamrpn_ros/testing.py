@@ -26,6 +26,9 @@ from typing import Any, Callable, Optional, Sequence
 DOMAIN_IDS = range(1, 102)           # valid ROS 2 domain ids on Linux with the default port layout
 LOCK_DIR = Path(tempfile.gettempdir()) / "dasiamrpn_ros_domains"
 LOCALHOST_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+# Fast DDS profile for frames larger than its 512 KiB shared-memory segment (see the file)
+LARGE_IMAGES_PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_images.xml"
+LARGE_IMAGES_ENV = {"FASTRTPS_DEFAULT_PROFILES_FILE": str(LARGE_IMAGES_PROFILE)}
 TRACKER_NODE = "dasiamrpn_tracker"
 
 
@@ -82,15 +85,16 @@ def console_script(name: str) -> list[str]:
 class NodeProcess:
     """A ROS console script as a subprocess, its output in a log file."""
 
-    def __init__(self, command: Sequence[str], domain_id: int, log_path: Path):
+    def __init__(self, command: Sequence[str], domain_id: int, log_path: Path,
+                 extra_env: Optional[dict[str, str]] = None):
         self.log_path = Path(log_path)
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(list(command), env=ros_env(domain_id), stdout=self._log,
+        self.proc = subprocess.Popen(list(command), env=ros_env(domain_id, extra_env), stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     @staticmethod
     def tracker(domain_id: int, log_path: Path, params: dict[str, Any], params_file: Optional[Path] = None,
-                remap: Optional[dict[str, str]] = None) -> "NodeProcess":
+                remap: Optional[dict[str, str]] = None, extra_env: Optional[dict[str, str]] = None) -> "NodeProcess":
         """The tracker node's console script; ``params`` override ``params_file`` (they come after it)."""
         command = console_script("dasiamrpn-tracker-node") + ["--ros-args"]
         if params_file is not None:
@@ -99,7 +103,7 @@ class NodeProcess:
             command += ["-p", f"{name}:={_param_text(value)}"]
         for source, target in (remap or {}).items():
             command += ["-r", f"{source}:={target}"]
-        return NodeProcess(command, domain_id, log_path)
+        return NodeProcess(command, domain_id, log_path, extra_env)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

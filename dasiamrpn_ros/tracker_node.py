@@ -245,7 +245,9 @@ class TrackerNode(Node):
                 return
             session.last_sequence = frame.sequence
             self._apply_thresholds()
+            track_start_ns = time.monotonic_ns()
             result = self._tracker.track(image)
+            track_ns = time.monotonic_ns() - track_start_ns
         box = result.box if result.state != "lost" else None
         if box is not None and not all(np.isfinite(box)):
             self._reject("nan", f"the tracker returned a non-finite box {box} on the frame stamped "
@@ -255,9 +257,10 @@ class TrackerNode(Node):
             if self._session is not session:
                 return  # stopped or re-initialised while this frame was tracked
             session.state = result.state if box is not None else "lost"
-        self._publish(frame, image, box, float(result.score), session.state)
+        self._publish(frame, image, box, float(result.score), session.state, track_ns)
 
-    def _publish(self, frame: BufferedFrame[Any], image: np.ndarray, box, score: float, state: str) -> None:
+    def _publish(self, frame: BufferedFrame[Any], image: np.ndarray, box, score: float, state: str,
+                 track_ns: int) -> None:
         header: Header = frame.payload.header
         self._box_pub.publish(box_polygon(header, box))
         self._score_pub.publish(Float32(data=score))
@@ -267,7 +270,8 @@ class TrackerNode(Node):
             self._debug_pub.publish(bgr_to_image(annotate(image, box, score, state, text=text), header=header))
         done_ns = time.monotonic_ns()
         stamp_age_ns = self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)
-        self._stats.on_tracked((done_ns - frame.received_ns) / NS_PER_MS, stamp_age_ns / NS_PER_MS)
+        self._stats.on_tracked((done_ns - frame.received_ns) / NS_PER_MS, track_ns / NS_PER_MS,
+                               stamp_age_ns / NS_PER_MS)
 
     # -- services ----------------------------------------------------------------------------
     def _on_init_box(self, request: SetCameraInfo.Request, response: SetCameraInfo.Response):
@@ -342,7 +346,8 @@ class TrackerNode(Node):
         info = self._model_info
         header = Header(stamp=self.get_clock().now().to_msg())
         snap = DiagnosticsSnapshot(
-            state=state, fps=view.fps, latency_ms=view.latency_ms, stamp_age_ms=view.stamp_age_ms,
+            state=state, fps=view.fps, latency_ms=view.latency_ms, track_ms=view.track_ms,
+            overhead_ms=view.overhead_ms, stamp_age_ms=view.stamp_age_ms,
             frames_received=view.received, frames_tracked=view.tracked, frames_dropped=self._buffer.dropped,
             frames_rejected=view.rejected, device=str(info["device"]),
             model=f"{info['arch']} ({info['checkpoint']})", mode=str(info["mode"]),

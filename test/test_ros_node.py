@@ -22,6 +22,7 @@ from conftest import require_shared  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from dasiamrpn_core import load_tracker  # noqa: E402
+from dasiamrpn_core.demo_sequence import make_sequence  # noqa: E402
 from dasiamrpn_ros.image_conversion import bgr_to_image  # noqa: E402
 from dasiamrpn_ros.messages import box_corners  # noqa: E402
 from dasiamrpn_ros.parameters import NodeSettings, defaults  # noqa: E402
@@ -39,11 +40,15 @@ BLANK_FRAMES = 5   # longterm: uniform frames after the sequence: the target dis
 LONGTERM_THRESHOLDS = {"failure_threshold": 0.6, "recovery_threshold": 0.95, "lost_after_frames": 2}
 
 
-def sequence(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+def sequence(name: str, count: int) -> tuple[list[np.ndarray], tuple[int, int, int, int]]:
+    """Frames and the first ground-truth box of a shared sequence or the built-in 640x480 "demo"."""
+    if name == "demo":
+        demo = make_sequence("demo")
+        return demo.frames[:count], tuple(int(round(v)) for v in demo.boxes[0])
     folder = require_shared("data", "sequences", name)
     files = sorted((folder / "img").glob("*.jpg"))[:count]
     truth = np.loadtxt(folder / "groundtruth.txt", delimiter=",")
-    return [cv2.imread(str(f)) for f in files], truth
+    return [cv2.imread(str(f)) for f in files], tuple(int(v) for v in truth[0])
 
 
 def start_node(domain: int, log: Path, params: dict) -> NodeProcess:
@@ -75,14 +80,18 @@ def init_on(probe: Probe, msg, box) -> None:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("mode, frames, encoding, stop_signal", [
-    ("siamrpn", 40, "bgr8", signal.SIGINT),
-    ("longterm", 10, "rgb8", signal.SIGTERM),
+@pytest.mark.parametrize("source, mode, frames, encoding, stop_signal", [
+    ("Girl", "siamrpn", 30, "bgr8", signal.SIGINT),
+    ("Girl", "longterm", 10, "rgb8", signal.SIGTERM),
+    # 640x480 frames (900 KiB) with reliable QoS: best effort needs a Fast DDS profile for them
+    ("demo", "dasiamrpn", 6, "bgr8", signal.SIGINT),
 ])
-def test_node_adds_no_error(tmp_path, official_weights, mode, frames, encoding, stop_signal):
-    images, truth = sequence("Girl", frames)
+def test_node_adds_no_error(tmp_path, official_weights, source, mode, frames, encoding, stop_signal):
+    images, init_box = sequence(source, frames)
     checkpoint = official_weights("vot")
-    extra = LONGTERM_THRESHOLDS if mode == "longterm" else {}
+    extra = dict(LONGTERM_THRESHOLDS) if mode == "longterm" else {}
+    if source == "demo":
+        extra["image_reliability"] = "reliable"
     if mode == "longterm":
         images += [np.full_like(images[0], 128)] * BLANK_FRAMES
     with DomainLease() as lease:
@@ -91,7 +100,6 @@ def test_node_adds_no_error(tmp_path, official_weights, mode, frames, encoding, 
         probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC)
         try:
             probe.wait_ready(node)
-            init_box = tuple(int(v) for v in truth[0])
             messages = []
             for image in images:
                 messages.append(bgr_to_image(image, encoding, header=Header(stamp=probe.now(), frame_id=FRAME_ID)))
