@@ -52,7 +52,7 @@ class LongTermParams:
     failure_threshold: float = 0.3     # score below this: failure, start growing the search
     recovery_threshold: float = 0.65   # score above this while searching: back to local tracking
     search_step: int = 64              # search crop growth per frame, network pixels (multiple of 8)
-    max_instance_size: int = 463       # largest search crop, network pixels (bounds the cost)
+    max_instance_size: int = 431       # largest search crop, network pixels (~2.9x the 271 crop FLOPs)
     lost_after_frames: int = 30        # searching this many frames without recovery: state "lost"
 
 
