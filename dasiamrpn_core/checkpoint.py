@@ -155,12 +155,23 @@ def _preset_params(preset: str, path: Path) -> SiamRPNParams:
     return PRESETS[preset]
 
 
-def save_checkpoint(path: str | os.PathLike, net: SiamRPN, params: SiamRPNParams, metadata: dict) -> Path:
-    """Write a project-format checkpoint atomically (temporary file, then rename)."""
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def save_checkpoint(path: str | os.PathLike, net: SiamRPN, params: SiamRPNParams, metadata: dict,
+                    storage_dtype: str = "float32") -> Path:
+    """Write a project-format checkpoint atomically (temporary file, then rename).
+
+    ``storage_dtype="float16"`` halves the file (for a bundled model); loading always gives
+    float32 parameters.
+    """
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage_dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()
-             if not k.endswith("num_batches_tracked")}
+    dtype = STORAGE_DTYPES[storage_dtype]
+    state = {k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu()).clone()
+             for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     payload = {"format": FORMAT, "arch": net.spec.to_dict(), "state_dict": state,
                "tracking": siamrpn_params_to_dict(params), "metadata": metadata}
     atomic_torch_save(payload, path)

@@ -120,3 +120,13 @@ def test_missing_bundled_model_message(tmp_path, monkeypatch):
     monkeypatch.setattr(api, "DEFAULT_CHECKPOINT", tmp_path / "absent.pth")
     with pytest.raises(CheckpointError, match="no bundled default model"):
         load_tracker(None)
+
+
+def test_half_precision_storage_loads_as_float32(compact_state, tmp_path):
+    full = save_checkpoint(tmp_path / "f32.pth", compact_state, PRESETS["vot"], {})
+    half = save_checkpoint(tmp_path / "f16.pth", compact_state, PRESETS["vot"], {}, storage_dtype="float16")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    net = load_checkpoint(half).net
+    w = net.state_dict()["conv_r1.weight"]
+    assert w.dtype == torch.float32
+    assert torch.allclose(w, compact_state.state_dict()["conv_r1.weight"], rtol=1e-3, atol=1e-6)
