@@ -74,6 +74,18 @@ def measure_overhead(root: Path, checkpoint: str, mode: str, out: Path) -> dict:
             "fps": report["overall"]["fps"], "success_auc": report["overall"]["success_auc"]}
 
 
+def measure_per_frame_cost(root: Path, out: Path) -> dict:
+    """The evaluation's own cost per frame, measured with a tracker that costs nothing."""
+    from .baselines import IdentityTracker
+    request = EvalRequest(dataset="simple", root=root, out=out, protocols=("ope",), progress=False, plots=False)
+    t0 = time.perf_counter()
+    report = evaluate(request, IdentityTracker, {"label": "identity", "identity": {"baseline": "identity"}})
+    wall = time.perf_counter() - t0
+    frames = report["overall"]["frames"]
+    return {"frames": frames, "loop_ms_per_frame": 1000 * report["run"]["wall_seconds_tracking"] / frames,
+            "evaluate_ms_per_frame": 1000 * wall / frames}
+
+
 def measure_workers(root: Path, checkpoint: str, mode: str, scratch: Path, workers: int) -> float:
     out = scratch / f"workers{workers}"
     script = Path(sys.executable).with_name("dasiamrpn-eval")
@@ -103,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
               f"({o['fps']:.1f} fps); loop wall {o['loop_wall_s']:.2f} s -> {o['loop_overhead_pct']:.2f}% "
               f"overhead; whole evaluate() {o['evaluate_wall_s']:.2f} s (scoring, report, plots included) -> "
               f"{o['total_overhead_pct']:.2f}%; model load {o['model_load_s']:.2f} s (not counted)")
+        result["identity"] = measure_per_frame_cost(args.root, scratch / "identity")
+        c = result["identity"]
+        print(f"evaluation cost without a tracker: {c['loop_ms_per_frame']:.2f} ms/frame in the loop, "
+              f"{c['evaluate_ms_per_frame']:.2f} ms/frame with scoring and report (no plots)")
         t1 = measure_workers(args.root, ckpt, args.mode, scratch, 1)
         t2 = measure_workers(args.root, ckpt, args.mode, scratch, 2)
         same = all((scratch / "workers1" / "results" / f.name).read_text() == f.read_text()
