@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import array
+import itertools
 import sys
 import threading
 import time
-import itertools
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -34,6 +34,7 @@ from .ros_main import init_without_signal_handlers, install_stop_signals
 
 NODE_NAME = "dasiamrpn_replay"
 WAIT_POLL_S = 0.05
+COMPRESSED_FORMATS = {"jpg": "jpeg", "png": "png"}   # --compressed choice -> CompressedImage.format
 
 
 class ReplayNode(Node):
@@ -53,7 +54,7 @@ class ReplayNode(Node):
             ok, data = cv2.imencode(f".{self.compressed}", image)
             if not ok:
                 raise RuntimeError(f"cv2.imencode failed for format {self.compressed}")
-            msg = CompressedImage(header=header, format=self.compressed)
+            msg = CompressedImage(header=header, format=COMPRESSED_FORMATS[self.compressed])
             msg.data = array.array("B", data.tobytes())
         else:
             msg = bgr_to_image(image, self.encoding, header=header)
@@ -68,7 +69,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--frame-id", default="camera", help="header.frame_id (default camera)")
     parser.add_argument("--encoding", default="bgr8", choices=sorted(SUPPORTED_ENCODINGS),
                         help="sensor_msgs/Image encoding (default bgr8)")
-    parser.add_argument("--compressed", choices=("jpg", "png"),
+    parser.add_argument("--compressed", choices=sorted(COMPRESSED_FORMATS),
                         help="publish image/compressed in this format instead of image")
     parser.add_argument("--best-effort", action="store_true",
                         help="best-effort QoS (default reliable, which matches either kind of subscriber)")

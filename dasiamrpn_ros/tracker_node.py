@@ -262,9 +262,10 @@ class TrackerNode(Node):
     def _publish(self, frame: BufferedFrame[Any], image: np.ndarray, box, score: float, state: str,
                  track_ns: int) -> None:
         header: Header = frame.payload.header
-        self._box_pub.publish(box_polygon(header, box))
+        # score and state first: a consumer keyed on the box has seen this frame's score and state
         self._score_pub.publish(Float32(data=score))
         self._state_pub.publish(String(data=state))
+        self._box_pub.publish(box_polygon(header, box))
         if self._settings.publish_debug_image and self._debug_pub.get_subscription_count() > 0:
             text = None if box is not None else f"{state} {score:.2f}"
             self._debug_pub.publish(bgr_to_image(annotate(image, box, score, state, text=text), header=header))

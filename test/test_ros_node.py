@@ -151,3 +151,41 @@ def test_checkpoint_that_fails_to_load_exits_nonzero_with_the_reason(tmp_path):
     out = node.output()
     assert code == 1, out
     assert "model failed to load" in out and str(bad) in out, out
+
+
+@pytest.mark.timeout(180)
+def test_compressed_images_from_the_replay_camera(tmp_path):
+    """use_compressed: the node tracks image/compressed (PNG here) published by the replay camera."""
+    from dasiamrpn_ros.testing import console_script, make_random_checkpoint
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    demo = make_sequence("demo")
+    for i, frame in enumerate(demo.frames[:20]):
+        cv2.imwrite(str(folder / f"{i:08d}.jpg"), cv2.resize(frame, (160, 120)))
+    checkpoint = make_random_checkpoint(tmp_path / "random_vot.pth")
+    with DomainLease() as lease:
+        node = NodeProcess.tracker(lease.domain_id, tmp_path / "node.log",
+                                   {"checkpoint": str(checkpoint), "device": "cpu", "use_compressed": True},
+                                   remap={"image/compressed": f"{CAMERA_TOPIC}/compressed"})
+        probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC, compressed=True)
+        replay = None
+        try:
+            probe.wait_ready(node)
+            replay = NodeProcess(console_script("dasiamrpn-replay") + [
+                str(folder), "--rate", "15", "--loop", "--compressed", "png", "--frame-id", FRAME_ID,
+                "--wait-subscribers", "1", "--ros-args", "-r", f"image/compressed:={CAMERA_TOPIC}/compressed"],
+                lease.domain_id, tmp_path / "replay.log")
+            for _ in range(300):
+                if probe.init_box((60, 40, 30, 30)).success:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError(f"init_box kept failing:\n{node.output()}\n{replay.output()}")
+            assert probe.wait_until(lambda: probe.count("box") >= 5, BOX_TIMEOUT_S), node.output()
+        finally:
+            replay_code = replay.stop() if replay is not None else None
+            probe.close()
+            node_code = node.stop()
+    assert replay_code == 0 and node_code == 0, f"{replay.output()}\n{node.output()}"
+    assert all(r.msg.header.frame_id == FRAME_ID and len(r.msg.polygon.points) == 4 for r in probe.records["box"])
