@@ -189,3 +189,20 @@ def test_compressed_images_from_the_replay_camera(tmp_path):
             node_code = node.stop()
     assert replay_code == 0 and node_code == 0, f"{replay.output()}\n{node.output()}"
     assert all(r.msg.header.frame_id == FRAME_ID and len(r.msg.polygon.points) == 4 for r in probe.records["box"])
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("params, words", [
+    ({"failure_threshold": 1}, "expecting type 'DOUBLE'"),   # an int where a float is declared
+    ({"recovery_threshold": 0.1}, "recovery_threshold (0.1) must be >= failure_threshold (0.3)"),
+    ({"image_reliability": "sometimes"}, "image_reliability must be one of best_effort, reliable"),
+])
+def test_invalid_parameters_at_start_up_exit_nonzero_with_the_reason(tmp_path, params, words):
+    with DomainLease() as lease:
+        node = NodeProcess.tracker(lease.domain_id, tmp_path / "node.log", params)
+        try:
+            code = node.proc.wait(90)
+        finally:
+            node.stop()
+    out = node.output()
+    assert code == 1 and "invalid parameters" in out and words in out, out
