@@ -86,12 +86,15 @@ def measure_per_frame_cost(root: Path, out: Path) -> dict:
             "evaluate_ms_per_frame": 1000 * wall / frames}
 
 
-def measure_workers(root: Path, checkpoint: str, mode: str, scratch: Path, workers: int) -> float:
-    out = scratch / f"workers{workers}"
+def measure_workers(root: Path, checkpoint: str, mode: str, scratch: Path, workers: int,
+                    threads: int | None = None, max_frames: int | None = None) -> float:
+    out = scratch / f"workers{workers}_threads{threads}"
     script = Path(sys.executable).with_name("dasiamrpn-eval")
     cmd = [str(script) if script.exists() else "dasiamrpn-eval", "--dataset", "simple", "--root", str(root),
            "--checkpoint", checkpoint, "--mode", mode, "--device", "cpu", "--out", str(out),
            "--workers", str(workers), "--quiet", "--no-plots"]
+    cmd += ["--threads", str(threads)] if threads else []
+    cmd += ["--max-frames", str(max_frames)] if max_frames else []
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - t0
@@ -103,29 +106,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", default="dasiamrpn")
     p.add_argument("--root", type=Path, default=shared_sequences(), help="shared sequences folder")
     p.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    p.add_argument("--max-frames", type=int, help="first N frames per sequence in the --workers runs")
+    p.add_argument("--skip-overhead", action="store_true", help="only the --workers comparison")
     args = p.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="dasiamrpn_bench_"))
     try:
         ckpt, what = _checkpoint(args.checkpoint, scratch)
         print(f"tracker: {what}, mode {args.mode}; data: {args.root}")
-        result = {"checkpoint": what, "mode": args.mode,
-                  "overhead": measure_overhead(args.root, ckpt, args.mode, scratch / "overhead")}
-        o = result["overhead"]
-        print(f"overhead: {o['sequences']} sequences, {o['frames']} frames, tracker {o['tracker_s']:.2f} s "
-              f"({o['fps']:.1f} fps); loop wall {o['loop_wall_s']:.2f} s -> {o['loop_overhead_pct']:.2f}% "
-              f"overhead; whole evaluate() {o['evaluate_wall_s']:.2f} s (scoring, report, plots included) -> "
-              f"{o['total_overhead_pct']:.2f}%; model load {o['model_load_s']:.2f} s (not counted)")
-        result["identity"] = measure_per_frame_cost(args.root, scratch / "identity")
-        c = result["identity"]
-        print(f"evaluation cost without a tracker: {c['loop_ms_per_frame']:.2f} ms/frame in the loop, "
-              f"{c['evaluate_ms_per_frame']:.2f} ms/frame with scoring and report (no plots)")
-        t1 = measure_workers(args.root, ckpt, args.mode, scratch, 1)
-        t2 = measure_workers(args.root, ckpt, args.mode, scratch, 2)
-        same = all((scratch / "workers1" / "results" / f.name).read_text() == f.read_text()
-                   for f in (scratch / "workers2" / "results").glob("*.txt"))
-        result["workers"] = {"workers1_s": t1, "workers2_s": t2, "speedup": t1 / t2, "identical_boxes": same}
-        print(f"workers: --workers 1 {t1:.1f} s, --workers 2 {t2:.1f} s -> speedup {t1 / t2:.2f}x "
-              f"(whole command incl. start-up); identical result boxes: {same}")
+        result = {"checkpoint": what, "mode": args.mode}
+        if not args.skip_overhead:
+            result["overhead"] = o = measure_overhead(args.root, ckpt, args.mode, scratch / "overhead")
+            print(f"overhead: {o['sequences']} sequences, {o['frames']} frames, tracker {o['tracker_s']:.2f} s "
+                  f"({o['fps']:.1f} fps); loop wall {o['loop_wall_s']:.2f} s -> {o['loop_overhead_pct']:.2f}% "
+                  f"overhead; whole evaluate() {o['evaluate_wall_s']:.2f} s (scoring, report, plots included) "
+                  f"-> {o['total_overhead_pct']:.2f}%; model load {o['model_load_s']:.2f} s (not counted)")
+            result["identity"] = c = measure_per_frame_cost(args.root, scratch / "identity")
+            print(f"evaluation cost without a tracker: {c['loop_ms_per_frame']:.2f} ms/frame in the loop, "
+                  f"{c['evaluate_ms_per_frame']:.2f} ms/frame with scoring and report (no plots)")
+        runs = {"workers1": (1, None), "workers1_threads1": (1, 1), "workers2": (2, None)}
+        times = {k: measure_workers(args.root, ckpt, args.mode, scratch, w, t, args.max_frames)
+                 for k, (w, t) in runs.items()}
+        folders = [scratch / f"workers{w}_threads{t}" / "results" for w, t in runs.values()]
+        same = all((folders[0] / f.name).read_text() == f.read_text()
+                   for folder in folders[1:] for f in folder.glob("*.txt"))
+        result["workers"] = {**{f"{k}_s": v for k, v in times.items()},
+                             "speedup": times["workers1"] / times["workers2"],
+                             "speedup_vs_1_thread": times["workers1_threads1"] / times["workers2"],
+                             "identical_boxes": same, "max_frames": args.max_frames}
+        print(f"workers (whole command incl. start-up): --workers 1 {times['workers1']:.1f} s "
+              f"(1 thread: {times['workers1_threads1']:.1f} s), --workers 2 {times['workers2']:.1f} s -> "
+              f"speedup {result['workers']['speedup']:.2f}x ({result['workers']['speedup_vs_1_thread']:.2f}x vs "
+              f"1 thread); identical result boxes: {same}")
         if args.json:
             args.json.write_text(json.dumps(result, indent=1) + "\n")
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Callable
 
 from .errors import ResultsError
 from .results_io import write_text_atomic
@@ -54,8 +55,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _metric_columns(overall_list: list[dict]) -> list[tuple[str, str, callable]]:
-    cols = [(label, key, lambda o, k=key: o.get(k)) for key, label in HEADLINE]
+Column = tuple[str, str, Callable[[dict], object]]  # header, key, getter
+
+
+def _metric_columns(overall_list: list[dict]) -> list[Column]:
+    cols: list[Column] = [(label, key, lambda o, k=key: o.get(k)) for key, label in HEADLINE]
     if any("vot" in o for o in overall_list):
         cols += [("VOT accuracy", "a", lambda o: o.get("vot", {}).get("accuracy")),
                  ("VOT robustness", "r", lambda o: o.get("vot", {}).get("robustness")),
@@ -82,12 +86,7 @@ def summary_markdown(report: dict) -> str:
                  fmt(a["norm_precision"])] for name, a in report["attributes"].items()]
         lines += _table(["attribute", "sequences", "Success AUC", "Precision@20px", "Norm. precision"], rows) + [""]
     lines += ["## Per sequence", ""]
-    seq_rows = []
-    for name, s in report["sequences"].items():
-        merged = dict(s)
-        if "vot" in s:
-            merged["vot"] = s["vot"]
-        seq_rows.append([name, str(s["frames"])] + [fmt(c[2](merged)) for c in cols])
+    seq_rows = [[name, str(s["frames"])] + [fmt(c[2](s)) for c in cols] for name, s in report["sequences"].items()]
     lines += _table(["sequence", "frames"] + [c[0] for c in cols], seq_rows) + [""]
     return "\n".join(lines)
 
