@@ -148,3 +148,23 @@ def test_export_writes_project_and_official_formats(tmp_path):
         load_tracker(path, device="cpu")
     compact = export_weights(SiamRPN(ARCHITECTURES["SiamRPNcompact"]), ExportConfig(), tmp_path / "c", {})
     assert set(compact) == {"project"}  # no original format for the compact variant
+
+
+@pytest.mark.timeout(120)
+def test_frozen_layers_stay_fixed_when_fine_tuning_a_checkpoint(tmp_path):
+    from dasiamrpn_core.checkpoint import save_checkpoint
+    from dasiamrpn_core.config import PRESETS
+    from training.config import load_config
+    from training.trainer import Trainer
+
+    torch.manual_seed(0)
+    start = SiamRPN(ARCHITECTURES["SiamRPNcompact"])
+    init = save_checkpoint(tmp_path / "init.pth", start, PRESETS["vot"], {})
+    cfg = load_config(_tiny_config(tmp_path), [f"init={init}", "optim.frozen_backbone_convs=2",
+                                               "validation.datasets=[]", "optim.weight_decay=0.01"])
+    result = Trainer(cfg, tmp_path / "ft", max_steps=2).run()
+    before, after = start.state_dict(), result["params"]
+    for key in ("featureExtract.0.weight", "featureExtract.1.weight", "featureExtract.4.weight",
+                "featureExtract.5.running_mean"):
+        assert torch.equal(before[key], after[key]), f"{key} must stay frozen"
+    assert not torch.equal(before["featureExtract.8.weight"], after["featureExtract.8.weight"])

@@ -285,7 +285,8 @@ class Trainer:
                 rate = window_pairs / max(time.time() - window_t, 1e-6)
                 window_t, window_pairs = time.time(), 0
                 row = {"step": step, "pairs": step * cfg.batch_size * self.dist.world, "lr": lr,
-                       "loss": float(parts.total), "cls": float(parts.cls), "reg": float(parts.reg),
+                       "loss": float(parts.total.detach()), "cls": float(parts.cls.detach()),
+                       "reg": float(parts.reg.detach()),
                        "acc": float(parts.accuracy), "pairs_per_s": rate, "elapsed_s": elapsed}
                 logger.row(row)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.2f}", pairs_s=f"{rate:.1f}")
