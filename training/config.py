@@ -205,6 +205,11 @@ class ExportConfig:
     copy_to: str = ""                  # also copy the project checkpoint here (e.g. the bundled model);
                                        # relative paths are relative to the config file
     use_best: bool = False             # export the best-validated weights instead of the last ones
+    storage_dtype: str = "float32"     # "float16" halves the project file (loading gives float32)
+    tune_grid: dict = field(default_factory=dict)  # {param: [values]}: before export, coordinate-search
+                                       # these tracking parameters on the validation sequences
+    tune_mode: str = "dasiamrpn"       # tracker mode used for that search
+    tune_max_sequences: int = 0        # validation sequences used by the search (0 = validation.max_sequences)
     tracking: TrackingExport = field(default_factory=TrackingExport)
 
 

@@ -48,7 +48,8 @@ def export_weights(net: SiamRPN, cfg: ExportConfig, output_dir: Path, metadata: 
     params = params or tracking_params(cfg.tracking)
     directory = Path(output_dir) / cfg.directory
     stem = cfg.name or net.spec.name
-    written = {"project": str(save_checkpoint(directory / f"{stem}.pth", net, params, metadata))}
+    written = {"project": str(save_checkpoint(directory / f"{stem}.pth", net, params, metadata,
+                                              storage_dtype=cfg.storage_dtype))}
     if cfg.official and net.spec.name in ORIGINAL_ARCHS:
         written["official"] = str(save_official(directory / f"{stem}.model", net))
     if cfg.copy_to:

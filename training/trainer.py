@@ -86,8 +86,9 @@ def backbone_convs(net: SiamRPN) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     return [(m, mods[i + 1]) for i, m in enumerate(mods) if isinstance(m, nn.Conv2d)]
 
 
-def validation_tracks(cfg: TrainConfig, cache_dir: Path) -> list[Track]:
-    """The held-out sequences of ``cfg.validation`` (datasets and synthetic sequences)."""
+def validation_tracks(cfg: TrainConfig, cache_dir: Path, max_sequences: int = 0) -> list[Track]:
+    """The held-out sequences of ``cfg.validation`` (datasets and synthetic sequences), at most
+    ``max_sequences`` (default ``validation.max_sequences``) of them, taken from every source in turn."""
     v = cfg.validation
     tracks: list[Track] = []
     if v.datasets:
@@ -98,7 +99,7 @@ def validation_tracks(cfg: TrainConfig, cache_dir: Path) -> list[Track]:
         tracks.extend(synthetic_tracks(v.synthetic_photos, v.synthetic_sequences, v.synthetic_frames,
                                        Path(cache_dir) / "synthetic", seed=cfg.seed))
     tracks = [t for t in tracks if len(t.frames) >= 2]
-    return tracks[:v.max_sequences]
+    return tracks[:max_sequences or v.max_sequences]
 
 
 class Trainer:
@@ -339,7 +340,18 @@ class Trainer:
                 metadata["validation"] = next((h for h in history if h["step"] == best["step"]), None)
             else:
                 metadata["exported_step"] = step
-            result["exported"] = export_weights(export_net, cfg.export, self.output, metadata)
+            params = tracking_params(cfg.export.tracking)
+            if cfg.export.tune_grid and val_tracks:
+                from .tune import coordinate_search
+                tune_tracks = validation_tracks(cfg, self.output / "cache", cfg.export.tune_max_sequences)
+                params, search = coordinate_search(export_net, params, tune_tracks,
+                                                   {k: [float(v) for v in vals] for k, vals in cfg.export.tune_grid.items()},
+                                                   cfg.export.tune_mode, cfg.validation.max_frames)
+                metadata["tracking_tuning"] = {"sequences": [t.name for t in tune_tracks],
+                                               "mode": cfg.export.tune_mode,
+                                               "best": max(search, key=lambda r: r["mean_auc"]),
+                                               "evaluations": search}
+            result["exported"] = export_weights(export_net, cfg.export, self.output, metadata, params)
             result["validation"] = history
             LOG.info("finished at step %d (%s)", step, stop_reason)
         logger.close()

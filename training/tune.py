@@ -21,8 +21,11 @@ from pathlib import Path
 import torch
 
 from dasiamrpn_core.checkpoint import load_checkpoint, save_checkpoint
+from dasiamrpn_core.config import SiamRPNParams
+from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
 
 from .config import load_config
+from .export import tracking_params
 from .trainer import validation_tracks
 from .validation import evaluate_tracker
 
@@ -65,32 +68,49 @@ def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: s
     return best_params, log
 
 
+def load_any(path: str, cfg) -> tuple[SiamRPN, SiamRPNParams, dict]:
+    """A project/official checkpoint, or a resumable training checkpoint (``checkpoints/step_*.pt``;
+    its tracking parameters then come from the config's ``export.tracking``)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and "step" in state:
+        net = SiamRPN(ARCHITECTURES[cfg.arch])
+        net.load_state_dict(state["model"])
+        return net.eval(), tracking_params(cfg.export.tracking), {"step": int(state["step"]),
+                                                                   "source": str(path)}
+    loaded = load_checkpoint(path)
+    return loaded.net, loaded.params, dict(loaded.metadata)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--config", required=True, help="training config whose validation set is used")
     ap.add_argument("--output", required=True, help="checkpoint to write with the tuned parameters")
     ap.add_argument("--cache", default="output/cache", help="cache directory of the validation data")
-    ap.add_argument("--mode", default="siamrpn")
+    ap.add_argument("--mode", default=None, help="tracker mode (default: the config's export.tune_mode)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--grid", nargs="*", default=[], help="name=v1,v2,... (default: window_influence, "
                                                           "penalty_k, lr)")
+    ap.add_argument("--storage-dtype", default="float32", choices=("float32", "float16"),
+                    help="storage of the written checkpoint (float16 halves the file)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides key=value (e.g. "
                                                          "validation.max_sequences=20)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.set)
-    loaded = load_checkpoint(args.checkpoint)
-    tracks = validation_tracks(cfg, Path(args.cache))
+    net, params, base_meta = load_any(args.checkpoint, cfg)
+    tracks = validation_tracks(cfg, Path(args.cache), cfg.export.tune_max_sequences)
     t0 = time.time()
-    params, log = coordinate_search(loaded.net, loaded.params, tracks, parse_grid(args.grid), args.mode,
+    grid = parse_grid(args.grid) if args.grid else (
+        {k: [float(v) for v in vals] for k, vals in cfg.export.tune_grid.items()} or dict(DEFAULT_GRID))
+    params, log = coordinate_search(net, params, tracks, grid, args.mode or cfg.export.tune_mode,
                                     cfg.validation.max_frames)
-    metadata = dict(loaded.metadata)
-    metadata["tracking_tuning"] = {"sequences": [t.name for t in tracks], "mode": args.mode,
+    metadata = dict(base_meta)
+    metadata["tracking_tuning"] = {"sequences": [t.name for t in tracks], "mode": args.mode or cfg.export.tune_mode,
                                    "best": log and max(log, key=lambda r: r["mean_auc"]),
                                    "evaluations": log, "seconds": round(time.time() - t0, 1)}
-    save_checkpoint(args.output, loaded.net, params, metadata)
+    save_checkpoint(args.output, net, params, metadata, storage_dtype=args.storage_dtype)
     print(json.dumps(metadata["tracking_tuning"]["best"]))
     return 0
 
