@@ -110,7 +110,9 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", help="comma list of sequence names to evaluate (default: all)")
     p.add_argument("--max-frames", type=int, help="evaluate only the first N frames of each sequence")
     p.add_argument("--workers", type=int, default=1, help="sequences run in parallel processes (default 1)")
-    p.add_argument("--threads", type=int, help="torch threads per process (default: 1 when --workers > 1)")
+    p.add_argument("--threads", type=int,
+                   help="torch threads per process (default 1: the boxes are the same for any --workers and "
+                        "processes do not oversubscribe the cores; more helps a single long sequence)")
     p.add_argument("--vot-year", choices=sorted(EAO_INTERVALS),
                    help="VOT year for the EAO interval (default: from the root's name, else "
                         f"{DEFAULT_VOT_YEAR})")

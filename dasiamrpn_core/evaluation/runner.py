@@ -147,15 +147,18 @@ def run_task(tracker: Tracker, task: Task, advance: Callable[[int], None] | None
 
 
 _worker_tracker: list[Tracker] = []
+DEFAULT_THREADS = 1  # torch threads per process: results do not depend on --workers, and no oversubscription
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-        torch.set_num_threads(threads)
+def _set_threads(threads: int) -> int:
+    """Set torch's intra-op threads; returns the previous value."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return previous
 
 
-def _worker_init(factory: TrackerFactory, threads: int | None) -> None:
+def _worker_init(factory: TrackerFactory, threads: int) -> None:
     _set_threads(threads)
     _worker_tracker.append(factory())
 
@@ -169,31 +172,37 @@ def run_tasks(tasks: list[Task], factory: TrackerFactory, *, workers: int = 1, t
               progress: bool = True) -> Iterator[tuple[Task, object]]:
     """Run every task, yielding ``(task, result)`` as each finishes (any order).
 
-    workers > 1: a pool of spawned processes, longest sequences first; ``threads`` torch threads
-    per worker (1 when not given). workers == 1: in this process (``threads`` if given).
+    workers > 1: a pool of spawned processes, longest sequences first. Each process (this one
+    too when workers == 1) uses ``threads`` torch threads, 1 by default, so the boxes are the
+    same for any number of workers; this process's setting is restored afterwards.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     if not tasks:
         return
+    threads = threads or DEFAULT_THREADS
     total = sum(t.frames for t in tasks)
-    bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress or not tasks,
+    bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress,
                dynamic_ncols=True, smoothing=0.05)
     try:
         if workers == 1 or len(tasks) <= 1:
-            _set_threads(threads)
-            tracker = factory()
-            for task in tasks:
-                bar.set_postfix_str(task.sequence.name, refresh=False)
-                yield task, run_task(tracker, task, bar.update)
+            previous = _set_threads(threads)
+            try:
+                tracker = factory()
+                for task in tasks:
+                    bar.set_postfix_str(task.sequence.name, refresh=False)
+                    yield task, run_task(tracker, task, bar.update)
+            finally:
+                _set_threads(previous)
             return
         order = sorted(range(len(tasks)), key=lambda i: -tasks[i].frames)
         ctx = mp.get_context("spawn")
-        with ctx.Pool(min(workers, len(tasks)), initializer=_worker_init, initargs=(factory, threads or 1)) as pool:
+        with ctx.Pool(min(workers, len(tasks)), initializer=_worker_init, initargs=(factory, threads)) as pool:
             for index, result in pool.imap_unordered(_worker_run, [(i, tasks[i]) for i in order]):
                 bar.update(tasks[index].frames)
                 bar.set_postfix_str(tasks[index].sequence.name, refresh=False)
                 yield tasks[index], result
     finally:
         bar.close()
-
