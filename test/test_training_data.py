@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from training.config import DatasetSpec, TrainConfig, load_config
+from training.config import DatasetSpec, TrainConfig
 from training.datasets import load_tracks
 from training.datasets.images import clear_cache
 from training.datasets.records import DatasetError

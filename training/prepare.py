@@ -19,7 +19,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
 from .config import ConfigError, load_config

@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -31,7 +30,7 @@ from .datasets.records import Track
 from .export import export_weights, git_commit, tracking_params
 from .init import initialise
 from .loss import siamrpn_loss
-from .pairs import KINDS, PairDataset
+from .pairs import PairDataset
 from .schedule import Schedule
 from .validation import evaluate_tracker
 
@@ -445,4 +444,4 @@ class _RunLogger:
             self.writer.close()
 
 
-__all__ = ["Trainer", "NonFiniteLoss", "StepBatchSampler", "KINDS", "np"]
+__all__ = ["Trainer", "NonFiniteLoss", "StepBatchSampler", "validation_tracks"]
