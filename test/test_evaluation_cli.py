@@ -151,3 +151,40 @@ def test_score_only_scores_existing_files_without_a_tracker(identity_run, tmp_pa
     assert report["overall"]["fps"] is None  # no timing files: no speed claimed
     assert run_eval(out, "--score-only", "--sequences", "Girl", "--max-frames", str(FRAMES)) == 2
     assert "have no result files" in capsys.readouterr().err
+
+
+def _tiny_frames(folder: Path, n: int) -> None:
+    import cv2
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i + 1:08d}.jpg"), np.full((40, 60, 3), 100, np.uint8))
+
+
+def test_native_layouts_for_vot_lt_and_got10k_test(tmp_path):
+    lt = tmp_path / "vot2019lt"
+    _tiny_frames(lt / "car" / "color", 12)
+    rows = ["10,10,8,8"] * 12
+    rows[5:8] = ["nan,nan,nan,nan"] * 3
+    (lt / "car" / "groundtruth.txt").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "lt_out"
+    assert eval_main(["--dataset", "vot-lt", "--root", str(lt), "--out", str(out), "--baseline", "identity",
+                      "--quiet", "--no-plots"]) == 0
+    native = out / "results" / "longterm" / "car"
+    assert (native / "car_001.txt").read_text().splitlines()[0] == "1"
+    assert len((native / "car_001_confidence.value").read_text().split()) == 12
+    report = json.loads((out / "report.json").read_text())
+    lt_scores = report["overall"]["longterm"]
+    assert lt_scores["recall"] == pytest.approx(1.0) and lt_scores["precision"] == pytest.approx(8 / 11)
+    assert report["sequences"]["car"]["evaluated_frames"] == 9
+
+    got = tmp_path / "got10k" / "test" / "GOT-10k_Test_000001"
+    _tiny_frames(got, 5)
+    (got / "groundtruth.txt").write_text("10,10,8,8\n")
+    out = tmp_path / "got_out"
+    assert eval_main(["--dataset", "got10k", "--root", str(tmp_path / "got10k"), "--split", "test", "--out",
+                      str(out), "--baseline", "identity", "--quiet", "--no-plots"]) == 0
+    server = out / "results" / "got10k" / "GOT-10k_Test_000001"
+    assert len((server / "GOT-10k_Test_000001_001.txt").read_text().splitlines()) == 5
+    assert (server / "GOT-10k_Test_000001_time.txt").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert report["overall"]["success_auc"] is None and report["sequences"]["GOT-10k_Test_000001"]["fps"] > 0

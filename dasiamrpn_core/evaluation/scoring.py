@@ -52,8 +52,9 @@ class _Totals:
 
 
 def _ope_entry(seq: Sequence, res: OPEResult, cfg: EvalConfig) -> tuple[dict, OPEScores | None]:
-    scores = ope_scores(res.boxes, seq.boxes, seq.annotated, cfg.ope)
-    entry: dict = {"evaluated_frames": int(seq.annotated.sum())}
+    tracked_annotated = seq.annotated[1:].any()  # the init frame alone says nothing about the tracker
+    scores = ope_scores(res.boxes, seq.boxes, seq.annotated, cfg.ope) if tracked_annotated else None
+    entry: dict = {"evaluated_frames": int(seq.annotated.sum()) if tracked_annotated else 0}
     if scores is None:  # e.g. GOT-10k test: only the first frame is annotated
         entry.update({"success_auc": None, "precision_20": None, "norm_precision": None})
     else:
