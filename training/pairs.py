@@ -245,7 +245,7 @@ class PairDataset(Dataset):
         template = self._template(zt, zf, rng)
         search, box, _ = self._search(xt, xf, rng, rotate=still)
         size = self.cfg.sampling.search_size
-        if min(box[2], box[3]) < MIN_SEARCH_BOX or max(box[2], box[3]) > MAX_SEARCH_BOX_FRACTION * size * 2:
+        if min(box[2], box[3]) < MIN_SEARCH_BOX or max(box[2], box[3]) > MAX_SEARCH_BOX_FRACTION * size:
             return None
         hard = None
         if rng.random() < self.cfg.sampling.distractor_paste:
