@@ -3,7 +3,6 @@ schema, resuming, deterministic --workers, errors; and the real tracker through 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -128,8 +127,7 @@ def test_real_tracker_through_the_console_script(official_weights, tmp_path):
     cmd = [str(script) if script.exists() else "dasiamrpn-eval", "--dataset", "simple", "--root", str(root),
            "--checkpoint", str(weights), "--mode", "siamrpn", "--device", "cpu", "--sequences", "bag",
            "--max-frames", "12", "--protocol", "ope,longterm", "--out", str(tmp_path / "real"), "--no-plots"]
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "success_auc=" in done.stdout
     report = json.loads((tmp_path / "real" / "report.json").read_text())
