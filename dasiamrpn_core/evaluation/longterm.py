@@ -57,8 +57,9 @@ class LongTermScores:
     def summary(self) -> dict:
         f = self.f_curve
         best = int(np.argmax(f))
+        t = float(self.thresholds[best])
         return {"f_score": float(f[best]), "precision": float(self.precision[best]),
-                "recall": float(self.recall[best]), "threshold": float(self.thresholds[best])}
+                "recall": float(self.recall[best]), "threshold": t if math.isfinite(t) else None}
 
     def curves(self) -> dict:
         finite = [None if not math.isfinite(t) else float(t) for t in self.thresholds]
