@@ -199,16 +199,18 @@ class SiamRPNTracker:
         pscore[~(np.isfinite(boxes).all(axis=0) & np.isfinite(pscore))] = -np.inf
         return SearchOutput(boxes, score, penalty, pscore, scale_z, size_in_crop, x_f)
 
-    def _update(self, out: SearchOutput, best: int, move: bool = True, resize: bool = True) -> float:
-        """Apply the chosen proposal to the state (the original's update and clipping)."""
+    def _update(self, out: SearchOutput, best: int) -> float:
+        """Apply the chosen proposal to the state (the original's update and clipping).
+
+        If every proposal diverged (no finite candidate), the state is kept and the score is 0.
+        """
+        if not np.isfinite(out.pscore[best]):
+            return 0.0
         target = out.boxes[:, best] / out.scale_z
         size = out.size_in_crop / out.scale_z
         lr = out.penalty[best] * out.score[best] * self.params.lr
-        center = self.center
-        if move:
-            center = np.array([target[0] + self.center[0], target[1] + self.center[1]])
-        if resize:
-            size = np.array([size[0] * (1 - lr) + target[2] * lr, size[1] * (1 - lr) + target[3] * lr])
+        center = np.array([target[0] + self.center[0], target[1] + self.center[1]])
+        size = np.array([size[0] * (1 - lr) + target[2] * lr, size[1] * (1 - lr) + target[3] * lr])
         img_h, img_w = self.image_shape
         min_size = self.params.min_size
         self.center = np.array([max(0, min(img_w, center[0])), max(0, min(img_h, center[1]))])

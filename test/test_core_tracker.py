@@ -145,3 +145,20 @@ def test_roi_align_batched_matches_loop():
     # a box covering exactly one cell reads that cell's value
     one = roi_align(feature, torch.tensor([[3.0, 2.0, 4.0, 3.0]]), 1, 1)
     assert torch.allclose(one[0, :, 0, 0], feature[:, 2, 3])
+
+
+def test_diverged_network_never_produces_nan_boxes(demo_seq):
+    """A network whose outputs overflow (random initialisation) keeps finite state."""
+    from dasiamrpn_core.config import PRESETS, TrackerConfig
+    from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
+    from dasiamrpn_core.tracker import TRACKERS
+    torch.manual_seed(0)
+    net = SiamRPN(ARCHITECTURES["SiamRPNcompact"]).eval()
+    with torch.no_grad():
+        net.regress_adjust.bias.fill_(1e3)   # exp(delta) overflows to inf for every anchor
+    for mode in ("siamrpn", "dasiamrpn", "longterm"):
+        t = TRACKERS[mode](net, TrackerConfig(mode=mode, siamrpn=PRESETS["vot"]), device="cpu")
+        t.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+        for frame in demo_seq.frames[1:4]:
+            r = t.track(frame)
+            assert np.isfinite(r.box).all() and np.isfinite(r.score), (mode, r)
