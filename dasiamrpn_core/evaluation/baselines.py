@@ -1,14 +1,7 @@
 """Reference trackers for testing the evaluation itself (no network)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class _Result:
-    box: tuple[float, float, float, float]
-    score: float
-    state: str = "tracking"
+from ..tracker import TrackResult
 
 
 class IdentityTracker:
@@ -22,7 +15,7 @@ class IdentityTracker:
     def init(self, image, box) -> None:
         self.box = tuple(float(v) for v in box)
 
-    def track(self, image) -> _Result:
+    def track(self, image) -> TrackResult:
         if self.box is None:
             raise ValueError("track() called before init()")
-        return _Result(self.box, 1.0)
+        return TrackResult(self.box, 1.0)
