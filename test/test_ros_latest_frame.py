@@ -54,7 +54,7 @@ def test_newest_frame_is_tracked_and_latency_and_memory_stay_bounded(tmp_path):
         try:
             probe.wait_ready(node)
             replay = NodeProcess(console_script("dasiamrpn-replay") + [
-                str(frames), "--rate", str(RATE_HZ), "--loop", "--frame-id", FRAME_ID,
+                str(frames), "--rate", str(RATE_HZ), "--loop", "--frame-id", FRAME_ID, "--best-effort",
                 "--wait-subscribers", "1", "--ros-args", "-r", f"image:={CAMERA_TOPIC}"],
                 lease.domain_id, tmp_path / "replay.log")
             for _ in range(300):
@@ -70,9 +70,9 @@ def test_newest_frame_is_tracked_and_latency_and_memory_stay_bounded(tmp_path):
             rss_end = node.rss_bytes()
             diagnostics = {kv.key: kv.value for kv in probe.snapshot("diagnostics")[-1].msg.status[0].values}
         finally:
-            replay_code = replay.stop(signal.SIGINT) if replay is not None else None
+            replay_code = replay.stop(signal.SIGINT, timeout=60.0) if replay is not None else None
             probe.close()
-            node_code = node.stop()
+            node_code = node.stop(timeout=60.0)
     assert replay_code == 0 and node_code == 0, f"{replay.output()}\n{node.output()}"
 
     published = int(re.search(r"published (\d+) frames", replay.output()).group(1))
