@@ -40,6 +40,7 @@ class DistractorParams:
     nms_iou: float = 0.5               # NMS IoU threshold between proposals
     max_proposals: int = 16            # proposals kept after NMS (the set P)
     distractor_threshold: float = 0.5  # h: a proposal with RPN similarity above this is a distractor
+    distractor_exclusion_iou: float = 0.1  # ...unless it overlaps the chosen box more (a target variant)
     alpha_hat: float = 0.5             # α̂: weight of the distractor term in the re-ranking
     learning_rate: float = 0.2         # β (η): incremental learning rate of the distractor term (Eq. 4)
     roi_sampling_ratio: int = 2        # bilinear samples per ROI-align bin and axis
@@ -49,8 +50,10 @@ class DistractorParams:
 class LongTermParams:
     """Local-to-global search (DaSiamRPN §4.3)."""
 
-    failure_threshold: float = 0.3     # score below this: failure, start growing the search
-    recovery_threshold: float = 0.65   # score above this while searching: back to local tracking
+    failure_threshold: float = 0.3     # RPN score below this: failure, start growing the search
+    recovery_threshold: float = 0.65   # RPN score needed to return to local tracking
+    similarity_failure_threshold: float = 0.4   # template similarity f(z, p) below this: failure
+    similarity_recovery_threshold: float = 0.5  # template similarity needed to recover
     search_step: int = 64              # search crop growth per frame, network pixels (multiple of 8)
     max_instance_size: int = 431       # largest search crop, network pixels (~2.9x the 271 crop FLOPs)
     lost_after_frames: int = 30        # searching this many frames without recovery: state "lost"

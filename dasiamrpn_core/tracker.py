@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .anchors import generate_anchors
 from .config import TrackerConfig
 from .crop import get_subwindow
-from .geometry import nms_cxcywh, py2_round
+from .geometry import nms_cxcywh, pairwise_iou_cxcywh, py2_round
 from .models import InferenceNet, SiamRPN
 from .roi_align import roi_align
 
@@ -251,7 +251,8 @@ class DaSiamRPNTracker(SiamRPNTracker):
 
     Each frame: NMS over the best proposals gives the set P; their features are taken from the
     search feature map by ROI-align at the template feature size. Proposals other than the chosen
-    one whose RPN similarity to the template exceeds ``distractor_threshold`` are distractors;
+    one whose RPN similarity to the template exceeds ``distractor_threshold`` and that overlap the
+    chosen box by at most ``distractor_exclusion_iou`` are distractors;
     their L2-normalised features, weighted by that similarity (α_i), are learned incrementally
     with rate β (Eq. 4) into one distractor term. Proposals are re-ranked by
     ``pscore - α̂ * <distractor term, normalised proposal feature>`` (Eq. 3 with cosine similarity).
@@ -288,7 +289,10 @@ class DaSiamRPNTracker(SiamRPNTracker):
     def _learn_distractors(self, out: SearchOutput, keep: np.ndarray, best: int,
                            feats: torch.Tensor | None) -> None:
         d = self.config.distractor
-        is_distractor = (keep != best) & (out.score[keep] > d.distractor_threshold)
+        # proposals overlapping the chosen box are shape variants of the target, not distractors
+        overlap = pairwise_iou_cxcywh(out.boxes[:, np.append(keep, best)].T)[-1, :-1]
+        is_distractor = ((keep != best) & (overlap <= d.distractor_exclusion_iou)
+                         & (out.score[keep] > d.distractor_threshold))
         if not is_distractor.any():
             return
         if feats is None:
@@ -325,11 +329,17 @@ class DaSiamRPNTracker(SiamRPNTracker):
 class LongTermTracker(DaSiamRPNTracker):
     """DaSiamRPN with the local-to-global search (paper §4.3).
 
-    When the score drops below ``failure_threshold`` the box is frozen and the search crop grows by
-    ``search_step`` network pixels per frame (at the frozen scale) up to ``max_instance_size``; if
-    that crop still does not cover the image, its centre sweeps the image on a grid, one position
-    per frame, so the whole image is searched at a bounded per-frame cost. The cosine window is off
-    while searching. A score above ``recovery_threshold`` returns to local tracking.
+    Failure: the RPN score of the chosen proposal is below ``failure_threshold`` or its template
+    similarity f(z, p) (cosine similarity of the template features and the proposal's ROI-aligned
+    features, the f of Eq. 3) is below ``similarity_failure_threshold``. The similarity test is
+    there because a compact network's RPN score can stay near 1 on textured background once the
+    target has gone. On failure the box is frozen and the search crop grows by ``search_step``
+    network pixels per frame (at the frozen scale) up to ``max_instance_size``; if that crop still
+    does not cover the image, its centre sweeps the image on a grid, one position per frame, so the
+    whole image is searched at a bounded per-frame cost. While searching, the cosine window is off
+    and the NMS proposals are ranked by Eq. 3 (template similarity minus α̂ times the learned
+    distractor similarity). Recovery needs both ``recovery_threshold`` and
+    ``similarity_recovery_threshold``.
     """
 
     mode = "longterm"
@@ -339,13 +349,15 @@ class LongTermTracker(DaSiamRPNTracker):
         self.failed_frames = 0
         self.search_size: int | None = None
         self.sweep_index = 0
+        self.template_unit = F.normalize(self.template_features.float().flatten(1), dim=1)[0]
 
     def _track(self, image: np.ndarray) -> TrackResult:
         lt = self.config.longterm
         if self.failed_frames == 0:
             out = self._search(image, self.center, self.instance_size, self.params.window_influence)
             best = self._select(out)
-            if out.score[best] >= lt.failure_threshold:
+            similarity = float(self._proposal_features(out, np.array([best]))[0] @ self.template_unit)
+            if out.score[best] >= lt.failure_threshold and similarity >= lt.similarity_failure_threshold:
                 return self._result(self._update(out, best), "tracking")
             self.failed_frames = 1
             self.search_size = self.instance_size
@@ -354,14 +366,29 @@ class LongTermTracker(DaSiamRPNTracker):
         self.search_size = min(self.search_size + lt.search_step, lt.max_instance_size)
         center = self._search_center()
         out = self._search(image, center, self.search_size, 0.0)
-        best = self._distractor_aware_select(out, learn=False)
+        best, similarity = self._global_select(out)
         score = float(out.score[best])
-        if score >= lt.recovery_threshold:
+        if score >= lt.recovery_threshold and similarity >= lt.similarity_recovery_threshold:
             self.center = center  # the proposal offsets are relative to this crop's centre
             self.failed_frames = 0
             return self._result(self._update(out, best), "tracking")
         self.failed_frames += 1
         return self._result(score, "lost" if self.failed_frames > lt.lost_after_frames else "searching")
+
+    def _global_select(self, out: SearchOutput) -> tuple[int, float]:
+        """Eq. 3 over the NMS proposals: template similarity minus α̂ x distractor similarity.
+        Returns the chosen anchor index and its template similarity."""
+        d = self.config.distractor
+        order = np.argsort(-out.pscore, kind="stable")[:d.pre_nms_top_k]
+        keep = order[nms_cxcywh(out.boxes[:, order].T, out.pscore[order], d.nms_iou, d.max_proposals)]
+        feats = self._proposal_features(out, keep)
+        similarity = (feats @ self.template_unit).cpu().numpy().astype(np.float64)
+        ranked = similarity.copy()
+        if self.distractor_sum is not None:
+            memory = self.distractor_sum / self.distractor_weight
+            ranked -= d.alpha_hat * (feats @ memory).cpu().numpy().astype(np.float64)
+        k = int(np.argmax(ranked))
+        return int(keep[k]), float(similarity[k])
 
     def _search_center(self) -> np.ndarray:
         """The last position, or, once the largest crop cannot cover the image from there, the next
