@@ -93,8 +93,8 @@ def test_dasiamrpn_equals_siamrpn_without_distractors(model_path, demo_seq):
 
 
 def test_distractors_are_learned_and_change_the_ranking(model_path, demo_seq):
-    """With a threshold every proposal passes, distractors are learned and re-ranking is active."""
-    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=0.0,
+    """With thresholds every other proposal passes, distractors are learned and re-ranking is active."""
+    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=0.0, distractor_exclusion_iou=1.0,
                          alpha_hat=0.5)
     aware.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
     aware.track(demo_seq.frames[1])
