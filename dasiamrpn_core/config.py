@@ -52,8 +52,10 @@ class LongTermParams:
 
     failure_threshold: float = 0.3     # RPN score below this: failure, start growing the search
     recovery_threshold: float = 0.65   # RPN score needed to return to local tracking
-    similarity_failure_threshold: float = 0.4   # template similarity f(z, p) below this: failure
-    similarity_recovery_threshold: float = 0.5  # template similarity needed to recover
+    # template similarity f(z, p) of the chosen proposal, relative to its running average while tracking
+    similarity_failure_ratio: float = 0.4    # below this fraction of the average: failure
+    similarity_recovery_ratio: float = 0.8   # at least this fraction of the average to recover
+    similarity_average_rate: float = 0.1     # update rate of that running average
     search_step: int = 64              # search crop growth per frame, network pixels (multiple of 8)
     max_instance_size: int = 431       # largest search crop, network pixels (~2.9x the 271 crop FLOPs)
     lost_after_frames: int = 30        # searching this many frames without recovery: state "lost"

@@ -331,15 +331,16 @@ class LongTermTracker(DaSiamRPNTracker):
 
     Failure: the RPN score of the chosen proposal is below ``failure_threshold`` or its template
     similarity f(z, p) (cosine similarity of the template features and the proposal's ROI-aligned
-    features, the f of Eq. 3) is below ``similarity_failure_threshold``. The similarity test is
-    there because a compact network's RPN score can stay near 1 on textured background once the
-    target has gone. On failure the box is frozen and the search crop grows by ``search_step``
+    features, the f of Eq. 3) falls below ``similarity_failure_ratio`` times its running average
+    over the frames tracked so far. The similarity test is there because a compact network's RPN
+    score can stay near 1 on textured background once the target has gone; it is relative because
+    the typical similarity depends on the target (rigid vs deforming). On failure the box is frozen and the search crop grows by ``search_step``
     network pixels per frame (at the frozen scale) up to ``max_instance_size``; if that crop still
     does not cover the image, its centre sweeps the image on a grid, one position per frame, so the
     whole image is searched at a bounded per-frame cost. While searching, the cosine window is off
     and the NMS proposals are ranked by Eq. 3 (template similarity minus α̂ times the learned
     distractor similarity). Recovery needs both ``recovery_threshold`` and
-    ``similarity_recovery_threshold``.
+    ``similarity_recovery_ratio`` times the running average.
     """
 
     mode = "longterm"
@@ -350,6 +351,7 @@ class LongTermTracker(DaSiamRPNTracker):
         self.search_size: int | None = None
         self.sweep_index = 0
         self.template_unit = F.normalize(self.template_features.float().flatten(1), dim=1)[0]
+        self.similarity_average: float | None = None
 
     def _track(self, image: np.ndarray) -> TrackResult:
         lt = self.config.longterm
@@ -357,7 +359,10 @@ class LongTermTracker(DaSiamRPNTracker):
             out = self._search(image, self.center, self.instance_size, self.params.window_influence)
             best = self._select(out)
             similarity = float(self._proposal_features(out, np.array([best]))[0] @ self.template_unit)
-            if out.score[best] >= lt.failure_threshold and similarity >= lt.similarity_failure_threshold:
+            average = similarity if self.similarity_average is None else self.similarity_average
+            if out.score[best] >= lt.failure_threshold and similarity >= lt.similarity_failure_ratio * average:
+                rate = lt.similarity_average_rate
+                self.similarity_average = (1 - rate) * average + rate * similarity
                 return self._result(self._update(out, best), "tracking")
             self.failed_frames = 1
             self.search_size = self.instance_size
@@ -368,7 +373,7 @@ class LongTermTracker(DaSiamRPNTracker):
         out = self._search(image, center, self.search_size, 0.0)
         best, similarity = self._global_select(out)
         score = float(out.score[best])
-        if score >= lt.recovery_threshold and similarity >= lt.similarity_recovery_threshold:
+        if score >= lt.recovery_threshold and similarity >= lt.similarity_recovery_ratio * self.similarity_average:
             self.center = center  # the proposal offsets are relative to this crop's centre
             self.failed_frames = 0
             return self._result(self._update(out, best), "tracking")
