@@ -172,6 +172,7 @@ class Trainer:
         main = self.dist.main
         if main:
             self.output.mkdir(parents=True, exist_ok=True)
+        code_commit = git_commit()  # the code that runs, recorded before any later edit
         tracks = self._tracks()
         dataset = PairDataset(tracks, cfg, (self.max_steps + 1) * cfg.batch_size * self.dist.world)
         net = self._build_net(dataset).to(self.device)
@@ -326,7 +327,7 @@ class Trainer:
                          "sampling": cfg.sampling.proportions, "skipped": dataset.skips.summary()},
                 "step": step, "pairs_seen": step * cfg.batch_size * self.dist.world,
                 "validation": history[-1] if history else None, "best_validation_auc": best_auc,
-                "git_commit": git_commit(), "stop_reason": stop_reason,
+                "git_commit": code_commit, "stop_reason": stop_reason,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             export_net = net
