@@ -271,8 +271,7 @@ class DaSiamRPNTracker(SiamRPNTracker):
 
     def _distractor_aware_select(self, out: SearchOutput, learn: bool) -> int:
         d = self.config.distractor
-        order = np.argsort(-out.pscore, kind="stable")[:d.pre_nms_top_k]
-        keep = order[nms_cxcywh(out.boxes[:, order].T, out.pscore[order], d.nms_iou, d.max_proposals)]
+        keep = self._proposal_set(out)
         feats = None
         if self.distractor_sum is None:
             best = int(np.argmax(out.pscore))
@@ -285,6 +284,12 @@ class DaSiamRPNTracker(SiamRPNTracker):
         if learn:
             self._learn_distractors(out, keep, best, feats)
         return best
+
+    def _proposal_set(self, out: SearchOutput) -> np.ndarray:
+        """The set P: NMS over the best proposals by penalised score (indices, best first)."""
+        d = self.config.distractor
+        order = np.argsort(-out.pscore, kind="stable")[:d.pre_nms_top_k]
+        return order[nms_cxcywh(out.boxes[:, order].T, out.pscore[order], d.nms_iou, d.max_proposals)]
 
     def _learn_distractors(self, out: SearchOutput, keep: np.ndarray, best: int,
                            feats: torch.Tensor | None) -> None:
@@ -384,8 +389,7 @@ class LongTermTracker(DaSiamRPNTracker):
         """Eq. 3 over the NMS proposals: template similarity minus α̂ x distractor similarity.
         Returns the chosen anchor index and its template similarity."""
         d = self.config.distractor
-        order = np.argsort(-out.pscore, kind="stable")[:d.pre_nms_top_k]
-        keep = order[nms_cxcywh(out.boxes[:, order].T, out.pscore[order], d.nms_iou, d.max_proposals)]
+        keep = self._proposal_set(out)
         feats = self._proposal_features(out, keep)
         similarity = (feats @ self.template_unit).cpu().numpy().astype(np.float64)
         ranked = similarity.copy()

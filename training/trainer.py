@@ -236,6 +236,17 @@ class Trainer:
             last_ckpt = self.ckpts.save(state, step_now)
             return last_ckpt
 
+        def checkpoint_and_track_best(step_now: int, run_validation: bool) -> None:
+            """Validate (if asked), write a checkpoint and mark it best when validation improved."""
+            nonlocal best_auc
+            auc = validate(step_now) if run_validation else None
+            improved = auc is not None and auc > best_auc
+            if improved:
+                best_auc = auc
+            path = checkpoint(step_now)
+            if improved and path is not None and cfg.checkpoint.keep_best:
+                self.ckpts.mark_best(path)
+
         def validate(step_now: int) -> float | None:
             if not main or not val_tracks:
                 return None
@@ -294,13 +305,7 @@ class Trainer:
             bar.update(1)
             val_due = cfg.validation.every_steps and step % cfg.validation.every_steps == 0
             if step < self.max_steps and (val_due or step % cfg.checkpoint.every_steps == 0):
-                auc = validate(step) if val_due else None
-                improved = auc is not None and auc > best_auc
-                if improved:
-                    best_auc = auc
-                path = checkpoint(step)
-                if improved and path is not None and cfg.checkpoint.keep_best:
-                    self.ckpts.mark_best(path)
+                checkpoint_and_track_best(step, run_validation=bool(val_due))
             if self._should_stop(elapsed):
                 stop_reason = "wall_time"
                 break
@@ -309,13 +314,7 @@ class Trainer:
             self._average_buffers(net)
         result = {"step": step, "stop_reason": stop_reason, "seen_indices": seen_indices}
         if step > start_step or not self.ckpts.list():
-            auc = validate(step)
-            improved = auc is not None and auc > best_auc
-            if improved:
-                best_auc = auc
-            path = checkpoint(step)
-            if improved and path is not None and cfg.checkpoint.keep_best:
-                self.ckpts.mark_best(path)
+            checkpoint_and_track_best(step, run_validation=True)
         if self.dist.world > 1:
             self._write_rank_summary(net, step, seen_indices)
         if main:
