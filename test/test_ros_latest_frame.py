@@ -23,8 +23,8 @@ RATE_HZ = 60.0
 RUN_S = 50.0             # ~3000 frames at 60 Hz
 WARMUP_S = 10.0          # memory baseline taken after this
 MIN_FRAMES = 1500        # the replay must really have published thousands of frames
-AGE_BOUND_S = 2.0        # a queueing node would be tens of seconds behind by the end
-AGE_GROWTH_S = 0.5       # late boxes are not older than early ones by more than this
+AGE_BOUND_S = 5.0        # a queueing node would be ~20 s behind by the end (24 ms work per 16.7 ms frame)
+AGE_GROWTH_S = 3.0       # late boxes are not older than early ones by more than this (late DDS deliveries of 1-4 s were seen here)
 RSS_GROWTH_BYTES = 30 * 2**20
 FRAME_ID = "replay_cam"
 
