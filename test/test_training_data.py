@@ -161,3 +161,46 @@ def test_prepare_writes_crops_that_train_like_frames(tmp_path):
     prepared = load_tracks(DatasetSpec("prepared", root=str(tmp_path / "crops")))
     ds = PairDataset(prepared, TrainConfig(datasets=(DatasetSpec("prepared", root=str(tmp_path / "crops")),)), 10)
     assert ds[0]["search"].shape == (3, 255, 255)
+
+
+def _panning_video(path: Path, frames: int, cut_at: int | None = None) -> tuple[int, int]:
+    """A camera panning over a random texture by (-2, -1) px per frame; a scene cut at ``cut_at``."""
+    rng = np.random.default_rng(0)
+    canvas = cv2.GaussianBlur(rng.integers(0, 255, (400, 520, 3), dtype=np.uint8), (0, 0), 1.5)
+    other = cv2.GaussianBlur(rng.integers(0, 255, (400, 520, 3), dtype=np.uint8), (0, 0), 1.5)
+    w, h = 320, 240
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (w, h))
+    for t in range(frames):
+        src = other if cut_at is not None and t >= cut_at else canvas
+        writer.write(np.ascontiguousarray(src[10 + t:10 + t + h, 10 + 2 * t:10 + 2 * t + w]))
+    writer.release()
+    return w, h
+
+
+def test_flow_tracklets_follow_camera_motion_and_end_at_a_scene_cut(tmp_path):
+    from training.datasets.flow_tracklets import MAX_LENGTH, extract_flow_tracklets
+
+    video = tmp_path / "pan.avi"
+    _panning_video(video, 70, cut_at=40)
+    index = extract_flow_tracklets(video, tmp_path / "cache")
+    assert len(index["frames"]) == 70
+    assert {tr["frames"][0] < 40 for tr in index["tracklets"]} == {True, False}, "tracklets before and after the cut"
+    for tr in index["tracklets"]:
+        frames, boxes = np.asarray(tr["frames"]), np.asarray(tr["boxes"])
+        assert np.all(np.diff(frames) == 1) and len(frames) <= MAX_LENGTH
+        assert not frames[0] < 40 <= frames[-1], "a tracklet crossed the scene cut"
+        expected_shift = np.stack([-2.0 * (frames - frames[0]), -1.0 * (frames - frames[0])], 1)
+        assert np.abs(boxes[:, :2] - boxes[0, :2] - expected_shift).max() < 1.0
+        assert np.abs(boxes[:, 2:] / boxes[0, 2:] - 1).max() < 0.03
+    # cached: a second call reads the index instead of decoding again
+    assert extract_flow_tracklets(video, tmp_path / "cache") == index
+    tracks = load_tracks(DatasetSpec(kind="flow_videos", root=str(tmp_path), include=("pan.avi",), split="all"),
+                         cache_dir=tmp_path / "cache_root")
+    assert len(tracks) == len(index["tracklets"]) and {t.category for t in tracks} == {"flow:pan"}
+    assert all(Path(f).is_file() for t in tracks for f in t.frames)
+
+
+def test_flow_videos_missing_video_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="video not found"):
+        load_tracks(DatasetSpec(kind="flow_videos", root=str(tmp_path), include=("nope.avi",)),
+                    cache_dir=tmp_path)

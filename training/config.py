@@ -18,7 +18,7 @@ import yaml
 from dasiamrpn_core.anchors import AnchorConfig
 
 DATASET_KINDS = ("got10k", "vid", "youtube_bb", "lasot", "det", "coco", "sequences", "photos", "prepared",
-                 "videos")
+                 "videos", "flow_videos")
 
 
 class ConfigError(ValueError):

@@ -32,6 +32,9 @@ def load_tracks(spec: DatasetSpec, *, seed: int = 1, cache_dir: Path | None = No
     if spec.kind == "videos":
         from .videos import video_tracks
         return video_tracks(spec, Path(cache_dir or "output/cache"))
+    if spec.kind == "flow_videos":
+        from .flow_tracklets import flow_video_tracks
+        return flow_video_tracks(spec, Path(cache_dir or "output/cache"))
     if not spec.root:
         raise DatasetError(f"dataset {spec.label} ({spec.kind}): no root directory given")
     if not Path(spec.root).is_dir():

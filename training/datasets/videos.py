@@ -78,6 +78,37 @@ def _link(per_frame: list[list[np.ndarray]]) -> list[list[tuple[int, np.ndarray]
     return [tr for tr in finished if len(tr) >= MIN_TRACKLET]
 
 
+def read_video(video: Path, desc: str):
+    """Yield the BGR frames of ``video`` with a progress bar; DatasetError if it cannot be opened."""
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise DatasetError(f"cannot open video {video}")
+    try:
+        with tqdm(total=int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), desc=f"{desc} {video.name}", unit="frame",
+                  leave=False) as bar:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield frame
+                bar.update(1)
+    finally:
+        cap.release()
+
+
+def write_frame(out_dir: Path, t: int, frame: np.ndarray) -> str:
+    """Write frame ``t`` into the cache as JPEG; return its file name."""
+    name = f"{t:06d}.jpg"
+    cv2.imwrite(str(out_dir / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return name
+
+
+def write_index(index_path: Path, index: dict) -> None:
+    tmp = index_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(index))
+    tmp.replace(index_path)
+
+
 def extract_tracklets(video: Path, out_dir: Path) -> dict:
     """Decode ``video``, write its frames and ``tracklets.json`` under ``out_dir``; return the index."""
     index_path = out_dir / "tracklets.json"
@@ -85,58 +116,50 @@ def extract_tracklets(video: Path, out_dir: Path) -> dict:
         index = json.loads(index_path.read_text())
         if index.get("version") == TRACKLETS_VERSION:
             return index
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise DatasetError(f"cannot open video {video}")
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     mog = cv2.createBackgroundSubtractorMOG2(history=200, varThreshold=16, detectShadows=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_frame: list[list[np.ndarray]] = []
     frames: list[str] = []
-    t = 0
-    with tqdm(total=total, desc=f"tracklets {video.name}", unit="frame", leave=False) as bar:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            mask = mog.apply(frame)
-            if t >= WARMUP_FRAMES:
-                name = f"{t:06d}.jpg"
-                cv2.imwrite(str(out_dir / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
-                frames.append(name)
-                per_frame.append(_blobs(mask))
-            t += 1
-            bar.update(1)
+    for t, frame in enumerate(read_video(video, "tracklets")):
+        mask = mog.apply(frame)
+        if t >= WARMUP_FRAMES:
+            frames.append(write_frame(out_dir, t, frame))
+            per_frame.append(_blobs(mask))
     tracklets = _link(per_frame)
     index = {"version": TRACKLETS_VERSION, "video": str(video), "frames": frames,
              "tracklets": [{"frames": [int(f) for f, _ in tr], "boxes": [[float(v) for v in b] for _, b in tr]}
                            for tr in tracklets]}
-    tmp = index_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(index))
-    tmp.replace(index_path)
+    write_index(index_path, index)
     LOG.info("%s: %d tracklets (%d frames)", video.name, len(tracklets), sum(len(t) for t in tracklets))
     return index
 
 
-def video_tracks(spec: DatasetSpec, cache_dir: Path) -> list[Track]:
+def video_tracks(spec: DatasetSpec, cache_dir: Path, *, extract=extract_tracklets,
+                 default_videos: tuple[str, ...] = DEFAULT_VIDEOS, subdir: str = "videos",
+                 category: str = "video:moving_object") -> list[Track]:
+    """Tracks from the tracklets ``extract`` finds in each video (cached under ``cache_dir/subdir``).
+
+    ``split`` "train"/"val" keeps the tracklets before/inside the last VAL_FRACTION of each video;
+    "all" keeps every tracklet. ``category`` may name the video as ``{video}``.
+    """
     root = Path(spec.root) if spec.root else OPENCV_DOC_DIR
-    names = spec.include or DEFAULT_VIDEOS
+    names = spec.include or default_videos
     tracks: list[Track] = []
     for name in names:
         video = root / name
         if not video.is_file():
             raise DatasetError(f"{spec.label}: video not found: {video}")
-        out_dir = cache_dir / "videos" / video.stem
-        index = extract_tracklets(video, out_dir)
+        out_dir = cache_dir / subdir / video.stem
+        index = extract(video, out_dir)
         frames = index["frames"]
         cut = int(len(frames) * (1 - VAL_FRACTION))
         for k, tr in enumerate(index["tracklets"]):
             if spec.split == "val" and tr["frames"][0] < cut:
                 continue
-            if spec.split != "val" and tr["frames"][-1] >= cut:
+            if spec.split == "train" and tr["frames"][-1] >= cut:
                 continue
             paths = tuple(str(out_dir / frames[f]) for f in tr["frames"])
-            tracks.append(Track(spec.label, f"{video.stem}#{k}", "video:moving_object", paths,
+            tracks.append(Track(spec.label, f"{video.stem}#{k}", category.format(video=video.stem), paths,
                                 np.asarray(tr["boxes"], np.float32)))
     if not tracks:
         raise DatasetError(f"{spec.label}: no tracklets found in {names}")
