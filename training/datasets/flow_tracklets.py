@@ -13,7 +13,6 @@ the still-image pairs). Frames and ``tracklets.json`` are cached like the MOG2 t
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 from ..config import DatasetSpec
 from .photos import _stable_seed, textured_proposals
 from .records import Track
-from .videos import read_video, video_tracks, write_frame, write_index
+from .videos import cached_index, read_video, video_tracks, write_frame, write_index
 
 LOG = logging.getLogger("training.datasets")
 FLOW_VIDEOS = ("Megamind.avi",)  # tree.avi: no patch moves far enough (MIN_TRAVEL)
@@ -84,10 +83,9 @@ def _travel(boxes: list[np.ndarray]) -> float:
 def extract_flow_tracklets(video: Path, out_dir: Path) -> dict:
     """Decode ``video``, write its frames and ``tracklets.json`` under ``out_dir``; return the index."""
     index_path = out_dir / "tracklets.json"
-    if index_path.is_file():
-        index = json.loads(index_path.read_text())
-        if index.get("version") == FLOW_TRACKLETS_VERSION:
-            return index
+    index = cached_index(index_path, FLOW_TRACKLETS_VERSION)
+    if index is not None:
+        return index
     out_dir.mkdir(parents=True, exist_ok=True)
     frames: list[str] = []
     finished: list[tuple[list[int], list[np.ndarray]]] = []

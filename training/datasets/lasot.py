@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import DatasetSpec
 from .records import SkipCounter, Track, clean_boxes
-from .textio import list_frames, read_boxes, read_flags, selected
+from .textio import frames_with_boxes, read_flags, selected
 
 
 def lasot_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Track]:
@@ -21,16 +21,14 @@ def lasot_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[
             if not (seq / "groundtruth.txt").is_file():
                 skips.skip("sequence without groundtruth.txt", seq.name)
                 continue
-            frames = list_frames(seq / "img")
-            boxes = read_boxes(seq / "groundtruth.txt")
-            n = min(len(frames), len(boxes))
-            if n == 0:
-                skips.skip("sequence without frames", seq.name)
+            read = frames_with_boxes(seq, skips)
+            if read is None:
                 continue
-            boxes = boxes[:n].copy()
+            frames, boxes = read
+            n = len(frames)
             boxes[:, :2] -= 1.0  # 1-based -> 0-based
             hidden = read_flags(seq / "full_occlusion.txt", n) | read_flags(seq / "out_of_view.txt", n)
             boxes[hidden] = np.nan
             boxes = clean_boxes(boxes, None, None, min_box, skips, seq.name)
-            tracks.append(Track(spec.label, seq.name, cat.name, tuple(str(f) for f in frames[:n]), boxes))
+            tracks.append(Track(spec.label, seq.name, cat.name, tuple(str(f) for f in frames), boxes))
     return tracks

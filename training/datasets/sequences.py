@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import DatasetSpec
 from .records import SkipCounter, Track, clean_boxes
-from .textio import list_frames, read_boxes, selected
+from .textio import frames_with_boxes, selected
 
 
 def sequence_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Track]:
@@ -18,20 +18,16 @@ def sequence_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> li
         if not (seq / "groundtruth.txt").is_file() or not (seq / "img").is_dir():
             skips.skip("not a sequence directory (no img/ or groundtruth.txt)", seq.name)
             continue
-        frames = list_frames(seq / "img")
-        boxes = read_boxes(seq / "groundtruth.txt")
-        n = min(len(frames), len(boxes))
-        if n == 0:
-            skips.skip("sequence without frames", seq.name)
+        read = frames_with_boxes(seq, skips)
+        if read is None:
             continue
-        if len(frames) != len(boxes):
-            skips.skip("frame/ground-truth count mismatch (truncated to the shorter)", seq.name)
+        frames, boxes = read
         size = None
         meta = seq / "meta.json"
         if meta.is_file():
             info = json.loads(meta.read_text())
             if "width" in info and "height" in info:
                 size = (int(info["width"]), int(info["height"]))
-        boxes = clean_boxes(boxes[:n], *(size or (None, None)), min_box, skips, seq.name)
-        tracks.append(Track(spec.label, seq.name, seq.name, tuple(str(f) for f in frames[:n]), boxes))
+        boxes = clean_boxes(boxes, *(size or (None, None)), min_box, skips, seq.name)
+        tracks.append(Track(spec.label, seq.name, seq.name, tuple(str(f) for f in frames), boxes))
     return tracks

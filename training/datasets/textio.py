@@ -53,5 +53,19 @@ def list_frames(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def frames_with_boxes(seq: Path, skips) -> tuple[list[Path], np.ndarray] | None:
+    """``seq/img`` frames and ``seq/groundtruth.txt`` boxes, truncated to the shorter; None (and a
+    counted skip) for a sequence without frames."""
+    frames = list_frames(seq / "img")
+    boxes = read_boxes(seq / "groundtruth.txt")
+    n = min(len(frames), len(boxes))
+    if n == 0:
+        skips.skip("sequence without frames", seq.name)
+        return None
+    if len(frames) != len(boxes):
+        skips.skip("frame/ground-truth count mismatch (truncated to the shorter)", seq.name)
+    return frames[:n], boxes[:n].copy()
+
+
 def selected(name: str, include, exclude) -> bool:
     return (not include or name in include) and name not in exclude

@@ -103,6 +103,15 @@ def write_frame(out_dir: Path, t: int, frame: np.ndarray) -> str:
     return name
 
 
+def cached_index(index_path: Path, version: int) -> dict | None:
+    """The tracklet index written by an earlier run with the same extraction ``version``, or None."""
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        if index.get("version") == version:
+            return index
+    return None
+
+
 def write_index(index_path: Path, index: dict) -> None:
     tmp = index_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(index))
@@ -112,10 +121,9 @@ def write_index(index_path: Path, index: dict) -> None:
 def extract_tracklets(video: Path, out_dir: Path) -> dict:
     """Decode ``video``, write its frames and ``tracklets.json`` under ``out_dir``; return the index."""
     index_path = out_dir / "tracklets.json"
-    if index_path.is_file():
-        index = json.loads(index_path.read_text())
-        if index.get("version") == TRACKLETS_VERSION:
-            return index
+    index = cached_index(index_path, TRACKLETS_VERSION)
+    if index is not None:
+        return index
     mog = cv2.createBackgroundSubtractorMOG2(history=200, varThreshold=16, detectShadows=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_frame: list[list[np.ndarray]] = []
