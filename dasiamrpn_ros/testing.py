@@ -161,7 +161,10 @@ class Probe:
     """A test-side rclpy node (own context and executor thread) talking to the tracker node."""
 
     def __init__(self, domain_id: int, node_name: str = TRACKER_NODE, image_topic: str = "image",
-                 compressed: bool = False):
+                 compressed: bool = False, reliable_outputs: bool = True):
+        """``reliable_outputs=False`` records box/score/state best effort: a lost sample stays lost
+        instead of being repaired by the reliable protocol seconds later (Fast DDS resends after its
+        heartbeat period), so arrival times measure the node, not the repair."""
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PolygonStamped
@@ -184,11 +187,14 @@ class Probe:
                                                    "debug_image": []}
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                               reliability=ReliabilityPolicy.RELIABLE)
+        outputs = reliable if reliable_outputs else QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
         prefix = f"/{node_name}"
         for key, kind, topic in (("box", PolygonStamped, f"{prefix}/box"), ("score", Float32, f"{prefix}/score"),
                                  ("state", String, f"{prefix}/state"),
                                  ("diagnostics", DiagnosticArray, "/diagnostics")):
-            self.node.create_subscription(kind, topic, self._recorder(key), reliable)
+            self.node.create_subscription(kind, topic, self._recorder(key),
+                                          reliable if key == "diagnostics" else outputs)
         self._debug_sub = None
         self._debug_topic = f"{prefix}/debug_image"
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)

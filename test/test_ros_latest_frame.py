@@ -23,8 +23,8 @@ RATE_HZ = 60.0
 RUN_S = 50.0             # ~3000 frames at 60 Hz
 WARMUP_S = 10.0          # memory baseline taken after this
 MIN_FRAMES = 1500        # the replay must really have published thousands of frames
-AGE_BOUND_S = 5.0        # a queueing node would be ~20 s behind by the end (24 ms work per 16.7 ms frame)
-AGE_GROWTH_S = 3.0       # late boxes are not older than early ones by more than this (late DDS deliveries of 1-4 s were seen here)
+AGE_BOUND_S = 2.0        # a queueing node would be ~20 s behind by the end (24 ms work per 16.7 ms frame)
+AGE_GROWTH_S = 1.0       # late boxes are not older than early ones by more than this
 RSS_GROWTH_BYTES = 30 * 2**20
 FRAME_ID = "replay_cam"
 
@@ -49,7 +49,9 @@ def test_newest_frame_is_tracked_and_latency_and_memory_stay_bounded(tmp_path):
     with DomainLease() as lease:
         node = NodeProcess.tracker(lease.domain_id, tmp_path / "node.log",
                                    {"checkpoint": str(checkpoint), "device": "cpu"}, remap={"image": CAMERA_TOPIC})
-        probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC)
+        # best-effort box subscription: a reliable one turned each lost sample into a box delivered
+        # 1-4 s late (repaired after Fast DDS's heartbeat period), which measured DDS, not the node
+        probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC, reliable_outputs=False)
         replay = None
         try:
             probe.wait_ready(node)
@@ -82,16 +84,17 @@ def test_newest_frame_is_tracked_and_latency_and_memory_stay_bounded(tmp_path):
     # the excess is dropped by the depth-1 subscription history and by the node's newest-frame slot
     assert int(diagnostics["frames_dropped"]) > 0
 
+    all_ages = sorted(r.at - stamp_s(r.msg.header.stamp) for r in boxes)
     print(f"published {published} frames, {len(boxes)} boxes, dropped {diagnostics['frames_dropped']}, "
-          f"box age median {statistics.median([r.at - stamp_s(r.msg.header.stamp) for r in boxes]):.3f} s, "
-          f"RSS {rss_start / 2**20:.1f} -> {rss_end / 2**20:.1f} MiB")
+          f"box age median {statistics.median(all_ages):.3f} s, p95 {all_ages[int(0.95 * (len(all_ages) - 1))]:.3f} s, "
+          f"max {all_ages[-1]:.3f} s, RSS {rss_start / 2**20:.1f} -> {rss_end / 2**20:.1f} MiB")
     assert all(r.msg.header.frame_id == FRAME_ID for r in boxes)
     stamps = [stamp_s(r.msg.header.stamp) for r in boxes]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), "each frame tracked once, in order"
     ages = [r.at - s for r, s in zip(boxes, stamps)]
     quarter = max(1, len(ages) // 4)
-    # a queueing node would be tens of seconds behind; isolated multi-second outliers were seen
-    # on this machine (a stale frame delivered late), so the bound is on the median of the second half
+    # a queueing node would be tens of seconds behind; the bound is on the median of the second half
+    # so that a scheduling hiccup of the loaded CPU does not decide the test
     assert statistics.median(ages[len(ages) // 2:]) < AGE_BOUND_S, f"box age up to {max(ages):.2f} s"
     assert statistics.median(ages[-quarter:]) < statistics.median(ages[:quarter]) + AGE_GROWTH_S, \
         "boxes get older over time: the node falls behind"
