@@ -337,9 +337,9 @@ class LongTermTracker(DaSiamRPNTracker):
     Failure: the RPN score of the chosen proposal is below ``failure_threshold`` or its template
     similarity f(z, p) (cosine similarity of the template features and the proposal's ROI-aligned
     features, the f of Eq. 3) falls below ``similarity_failure_ratio`` times its running average
-    over the frames tracked so far. The similarity test is there because a compact network's RPN
-    score can stay near 1 on textured background once the target has gone; it is relative because
-    the typical similarity depends on the target (rigid vs deforming). On failure the box is frozen and the search crop grows by ``search_step``
+    over the frames tracked so far (off by default, as in the paper; it is there for a network whose
+    RPN score stays near 1 on textured background once the target has gone, and it is relative
+    because the typical similarity depends on the target, rigid vs deforming). On failure the box is frozen and the search crop grows by ``search_step``
     network pixels per frame (at the frozen scale) up to ``max_instance_size``; if that crop still
     does not cover the image, its centre sweeps the image on a grid, one position per frame, so the
     whole image is searched at a bounded per-frame cost. While searching, the cosine window is off
