@@ -277,13 +277,16 @@ class DaSiamRPNTracker(SiamRPNTracker):
             best = int(np.argmax(out.pscore))
         else:
             feats = self._proposal_features(out, keep)
-            memory = self.distractor_sum / self.distractor_weight
-            similarity = (feats @ memory).cpu().numpy().astype(np.float64)
-            reranked = out.pscore[keep] - d.alpha_hat * similarity
+            reranked = out.pscore[keep] - d.alpha_hat * self._distractor_similarity(feats)
             best = int(keep[int(np.argmax(reranked))])
         if learn:
             self._learn_distractors(out, keep, best, feats)
         return best
+
+    def _distractor_similarity(self, feats: torch.Tensor) -> np.ndarray:
+        """Cosine similarity of each proposal feature to the learned distractor term (Eq. 3's sum)."""
+        memory = self.distractor_sum / self.distractor_weight
+        return (feats @ memory).cpu().numpy().astype(np.float64)
 
     def _proposal_set(self, out: SearchOutput) -> np.ndarray:
         """The set P: NMS over the best proposals by penalised score (indices, best first)."""
@@ -392,10 +395,9 @@ class LongTermTracker(DaSiamRPNTracker):
         keep = self._proposal_set(out)
         feats = self._proposal_features(out, keep)
         similarity = (feats @ self.template_unit).cpu().numpy().astype(np.float64)
-        ranked = similarity.copy()
+        ranked = similarity
         if self.distractor_sum is not None:
-            memory = self.distractor_sum / self.distractor_weight
-            ranked -= d.alpha_hat * (feats @ memory).cpu().numpy().astype(np.float64)
+            ranked = similarity - d.alpha_hat * self._distractor_similarity(feats)
         k = int(np.argmax(ranked))
         return int(keep[k]), float(similarity[k])
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..config import DatasetSpec
-from .photos import _stable_seed, textured_proposals
+from .photos import stable_seed, textured_proposals
 from .records import Track
 from .videos import cached_index, read_video, video_tracks, write_frame, write_index
 
@@ -111,7 +111,7 @@ def extract_flow_tracklets(video: Path, out_dir: Path) -> dict:
                 (finished if len(ts) >= MAX_LENGTH else still_active).append((ts, boxes))
             active = still_active
         if t % START_EVERY == 0:
-            for box in textured_proposals(frame, PATCHES_PER_START, _stable_seed(video.name, t)):
+            for box in textured_proposals(frame, PATCHES_PER_START, stable_seed(video.name, t)):
                 active.append(([t], [np.asarray(box, np.float32)]))
         prev = gray
     finished.extend(active)

@@ -91,7 +91,7 @@ def _lfw_mosaic(path: Path, first: int) -> np.ndarray:
     return cv2.cvtColor(mosaic, cv2.COLOR_GRAY2BGR)
 
 
-def _stable_seed(*parts) -> int:
+def stable_seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
@@ -135,7 +135,7 @@ def photo_tracks(spec: DatasetSpec, seed: int) -> list[Track]:
             image = read_image(path)
         except DatasetError:
             continue
-        boxes = textured_proposals(image, spec.proposals_per_image, _stable_seed(seed, name))
+        boxes = textured_proposals(image, spec.proposals_per_image, stable_seed(seed, name))
         for i, box in enumerate(boxes):
             tracks.append(Track(spec.label, f"{name}#{i}", f"photo:{name}", (path,), box[None], still=True))
     for label, first, category in (("skimage/lfw_faces", 0, "face"),
