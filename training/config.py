@@ -184,6 +184,8 @@ class ValidationConfig:
     synthetic_sequences: int = 0       # extra synthetic sequences made from held-out photos
     synthetic_frames: int = 60         # frames per synthetic sequence
     synthetic_photos: tuple[str, ...] = ()  # photo names (of the `photos` source) reserved for them
+    twin_sequences: int = 0            # extra synthetic sequences whose distractor is a recoloured copy
+                                       # of the target circling it (same photos, synthetic_frames each)
     max_sequences: int = 8             # at most this many sequences per validation
     max_frames: int = 150              # at most this many frames per sequence
     mode: str = "siamrpn"              # tracker mode used for validation

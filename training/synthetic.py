@@ -4,7 +4,11 @@ model without touching the evaluation sequences).
 A sequence: a background photo seen through a slowly panning/zooming virtual camera; the target
 (a textured patch of another photo, with a soft elliptical edge) moves along a smooth random path
 and changes size; a look-alike distractor (another patch of the same photo) moves nearby and can
-pass in front of the target. Frames are written once as JPEG files under the cache directory.
+pass in front of the target. In a *twin* sequence the distractor is instead a copy of the target
+itself (brightness and colour shifted, slightly smaller) that circles the target at one to three
+target sizes, passing close by and in front of it: same-class look-alikes such as other balls or
+a second person walking alongside, the case DaSiamRPN's distractor-aware re-ranking is for.
+Frames are written once as JPEG files under the cache directory.
 """
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ FRAME_W, FRAME_H = 480, 360
 TARGET_SIDE = (40, 110)       # initial target size range (pixels)
 SPEED = 4.0                    # mean target speed (pixels / frame)
 VERSION = 1
+TWIN_DISTANCE = (0.6, 3.0)     # twin-to-target centre distance range, in target sizes
+TWIN_PERIOD = 50.0             # frames per turn of the twin around the target
+TWIN_GAIN = (0.8, 1.2)         # the twin's brightness gain range
+TWIN_COLOUR_SHIFT = 12         # the twin's largest per-channel colour offset (grey levels)
 
 
 def _soft_mask(w: int, h: int) -> np.ndarray:
@@ -56,9 +64,27 @@ def _path(rng, n: int, start: np.ndarray) -> np.ndarray:
     return np.stack(pos)
 
 
-def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int, out_dir: Path
-                  ) -> np.ndarray:
-    """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes."""
+def _twin(patch: np.ndarray, rng) -> np.ndarray:
+    """The target patch with its brightness and colour changed: a look-alike of the same class."""
+    gain = rng.uniform(*TWIN_GAIN)
+    shift = rng.uniform(-TWIN_COLOUR_SHIFT, TWIN_COLOUR_SHIFT, 3)
+    return np.clip(patch.astype(np.float32) * gain + shift, 0, 255).astype(np.uint8)
+
+
+def _twin_path(rng, tpos: np.ndarray, side: float) -> np.ndarray:
+    """Centres circling ``tpos`` at a distance that swings through TWIN_DISTANCE target sizes."""
+    t = np.arange(len(tpos))
+    phase, swing = rng.uniform(0, 2 * np.pi, 2)
+    angle = phase + 2 * np.pi * t / TWIN_PERIOD * rng.choice([-1, 1])
+    lo, hi = TWIN_DISTANCE
+    radius = side * (lo + (hi - lo) * 0.5 * (1 + np.cos(swing + 2 * np.pi * t / (1.7 * TWIN_PERIOD))))
+    return tpos + radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
+
+
+def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int, out_dir: Path,
+                  twin: bool = False) -> np.ndarray:
+    """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes. ``twin``: the distractor
+    is a recoloured copy of the target circling it (see the module docstring)."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     props = textured_proposals(source, 2, seed)
@@ -70,7 +96,9 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
     tw0, th0 = side0 * np.sqrt(aspect), side0 / np.sqrt(aspect)
     scale_path = np.exp(np.cumsum(rng.normal(0, 0.012, n)))
     tpos = _path(rng, n, np.array([rng.uniform(120, FRAME_W - 120), rng.uniform(100, FRAME_H - 100)]))
-    dpos = _path(rng, n, tpos[0] + rng.normal(0, 80, 2))
+    dpos = _twin_path(rng, tpos, side0) if twin else _path(rng, n, tpos[0] + rng.normal(0, 80, 2))
+    if twin:
+        patches[1] = _twin(patches[0], rng)
     bh, bw = background.shape[:2]
     zoom0 = min(bw / FRAME_W, bh / FRAME_H) * rng.uniform(0.6, 0.95)
     cam = _path(rng, n, np.array([bw / 2, bh / 2])) * 0.2 + np.array([bw / 2, bh / 2]) * 0.8
@@ -94,9 +122,10 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
     return np.asarray(boxes, np.float32)
 
 
-def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cache_dir: Path, seed: int = 1
-                     ) -> list[Track]:
-    """``count`` synthetic sequences from the named photos (backgrounds and targets drawn among them)."""
+def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cache_dir: Path, seed: int = 1,
+                     twin: bool = False) -> list[Track]:
+    """``count`` synthetic sequences from the named photos (backgrounds and targets drawn among them);
+    ``twin``: with a look-alike copy of the target as the distractor."""
     photos = {name: path for name, path, _ in registry_photos()}
     names = [n for n in photo_names if n in photos] if photo_names else sorted(photos)
     if len(names) < 2:
@@ -105,17 +134,18 @@ def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cach
     tracks = []
     for k in range(count):
         bg, src = rng.choice(len(names), size=2, replace=False)
-        out = Path(cache_dir) / f"v{VERSION}_s{seed}_{k:03d}_{frames}"
+        kind = "twin" if twin else "synthetic"
+        out = Path(cache_dir) / f"v{VERSION}{'_twin' if twin else ''}_s{seed}_{k:03d}_{frames}"
         index = out / "groundtruth.json"
         if index.is_file():
             boxes = np.asarray(json.loads(index.read_text())["boxes"], np.float32)
         else:
             boxes = make_sequence(read_image(photos[names[bg]]), read_image(photos[names[src]]), frames,
-                                  seed * 1000 + k, out)
+                                  seed * 1000 + k, out, twin=twin)
             index.write_text(json.dumps({"background": names[bg], "target": names[src],
                                          "boxes": boxes.tolist()}))
         paths = tuple(str(out / f"{t:08d}.jpg") for t in range(frames))
-        tracks.append(Track("synthetic", f"synthetic_{k:03d}", "synthetic", paths, boxes))
+        tracks.append(Track(kind, f"{kind}_{k:03d}", kind, paths, boxes))
     return tracks
 
 

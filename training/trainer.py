@@ -93,10 +93,11 @@ def validation_tracks(cfg: TrainConfig, cache_dir: Path, max_sequences: int = 0)
     if v.datasets:
         tracks.extend(load_all(v.datasets, seed=cfg.seed, cache_dir=cache_dir,
                                min_box=cfg.sampling.min_box_pixels))
-    if v.synthetic_sequences:
-        from .synthetic import synthetic_tracks
-        tracks.extend(synthetic_tracks(v.synthetic_photos, v.synthetic_sequences, v.synthetic_frames,
-                                       Path(cache_dir) / "synthetic", seed=cfg.seed))
+    from .synthetic import synthetic_tracks
+    for count, twin in ((v.synthetic_sequences, False), (v.twin_sequences, True)):
+        if count:
+            tracks.extend(synthetic_tracks(v.synthetic_photos, count, v.synthetic_frames,
+                                           Path(cache_dir) / "synthetic", seed=cfg.seed, twin=twin))
     tracks = [t for t in tracks if len(t.frames) >= 2]
     return tracks[:max_sequences or v.max_sequences]
 
