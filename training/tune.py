@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from dasiamrpn_core.checkpoint import load_checkpoint, save_checkpoint
-from dasiamrpn_core.config import SiamRPNParams
+from dasiamrpn_core.config import SiamRPNParams, TrackerConfig
 from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
 
 from .config import load_config
@@ -48,24 +48,42 @@ def parse_grid(items: list[str]) -> dict[str, list[float]]:
 
 
 def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: str, max_frames: int,
-                      rounds: int = 1) -> tuple[object, list[dict]]:
+                      rounds: int = 1) -> tuple[SiamRPNParams, list[dict]]:
+    """Each parameter in turn over its values, keeping the best mean success AUC. Grid names are any
+    tracker parameters (``TrackerConfig.with_overrides``): those of ``SiamRPNParams`` go into the
+    returned parameters (a checkpoint stores them); the others (distractor, long-term) are only
+    searched and logged: they are the tracker's code defaults, chosen with this search."""
     log = []
-    best_params = params
-    best = evaluate_tracker(net, best_params, tracks, mode=mode, max_frames=max_frames)["mean_auc"]
-    log.append({"params": {k: getattr(best_params, k) for k in grid}, "mean_auc": best})
+    config = TrackerConfig(mode=mode, siamrpn=params)
+    chosen: dict[str, float] = {}
+
+    def evaluate(overrides: dict) -> float:
+        auc = evaluate_tracker(net, params, tracks, mode=mode, max_frames=max_frames, **overrides)["mean_auc"]
+        current = config.with_overrides(**overrides)
+        log.append({"params": {k: _value(current, k) for k in grid}, "mean_auc": auc})
+        return auc
+
+    best = evaluate(chosen)
     LOG.info("start: AUC %.4f with %s", best, log[-1]["params"])
     for _ in range(rounds):
         for name, values in grid.items():
             for v in values:
-                if getattr(best_params, name) == v:
+                if _value(config.with_overrides(**chosen), name) == v:
                     continue
-                cand = dataclasses.replace(best_params, **{name: v})
-                auc = evaluate_tracker(net, cand, tracks, mode=mode, max_frames=max_frames)["mean_auc"]
-                log.append({"params": {k: getattr(cand, k) for k in grid}, "mean_auc": auc})
+                cand = dict(chosen, **{name: v})
+                auc = evaluate(cand)
                 LOG.info("%s=%s: AUC %.4f (best %.4f)", name, v, auc, best)
                 if auc > best:
-                    best, best_params = auc, cand
-    return best_params, log
+                    best, chosen = auc, cand
+    siamrpn_names = {f.name for f in dataclasses.fields(SiamRPNParams)}
+    return dataclasses.replace(params, **{k: v for k, v in chosen.items() if k in siamrpn_names}), log
+
+
+def _value(config: TrackerConfig, name: str):
+    for section in (config.siamrpn, config.distractor, config.longterm):
+        if name in {f.name for f in dataclasses.fields(section)}:
+            return getattr(section, name)
+    raise TypeError(f"unknown tracker parameter {name!r}")
 
 
 def load_any(path: str, cfg) -> tuple[SiamRPN, SiamRPNParams, dict]:
@@ -89,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default="output/cache", help="cache directory of the validation data")
     ap.add_argument("--mode", default=None, help="tracker mode (default: the config's export.tune_mode)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--grid", nargs="*", default=[], help="name=v1,v2,... (default: window_influence, "
-                                                          "penalty_k, lr)")
+    ap.add_argument("--grid", nargs="*", default=[], help="name=v1,v2,... any tracker parameter, e.g. "
+                    "alpha_hat=0,0.25,0.5 (default: the config's export.tune_grid)")
     ap.add_argument("--storage-dtype", default="float32", choices=("float32", "float16"),
                     help="storage of the written checkpoint (float16 halves the file)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides key=value (e.g. "
