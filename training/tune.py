@@ -58,10 +58,13 @@ def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: s
     chosen: dict[str, float] = {}
 
     def evaluate(overrides: dict) -> float:
-        auc = evaluate_tracker(net, params, tracks, mode=mode, max_frames=max_frames, **overrides)["mean_auc"]
+        result = evaluate_tracker(net, params, tracks, mode=mode, max_frames=max_frames, **overrides)
         current = config.with_overrides(**overrides)
-        log.append({"params": {k: _value(current, k) for k in grid}, "mean_auc": auc})
-        return auc
+        log.append({"params": {k: _value(current, k) for k in grid}, "mean_auc": result["mean_auc"],
+                    "per_source": result["per_source"]})
+        LOG.info("%s: AUC %.4f, per source %s", log[-1]["params"],  result["mean_auc"],
+                 {k: round(v, 4) for k, v in result["per_source"].items()})
+        return result["mean_auc"]
 
     best = evaluate(chosen)
     LOG.info("start: AUC %.4f with %s", best, log[-1]["params"])

@@ -46,6 +46,7 @@ def evaluate_tracker(net: SiamRPN, params: SiamRPNParams, tracks: list[Track], m
     net = copy.deepcopy(net).cpu().eval()
     config = TrackerConfig(mode=mode, siamrpn=params).with_overrides(**overrides)
     scores: dict[str, float] = {}
+    sources: dict[str, list[float]] = {}
     with torch.no_grad():
         for track in tracks:
             first = np.flatnonzero(np.all(np.isfinite(track.boxes), axis=1))
@@ -59,5 +60,7 @@ def evaluate_tracker(net: SiamRPN, params: SiamRPNParams, tracks: list[Track], m
             tracker = TRACKERS[mode](net, config, device=device)
             pred = run_sequence(tracker, frames, boxes)
             scores[track.name] = success_auc(pred[1:], boxes[1:])
+            sources.setdefault(track.source, []).append(scores[track.name])
     values = [v for v in scores.values() if np.isfinite(v)]
-    return {"per_sequence": scores, "mean_auc": float(np.mean(values)) if values else float("nan")}
+    return {"per_sequence": scores, "mean_auc": float(np.mean(values)) if values else float("nan"),
+            "per_source": {k: float(np.nanmean(v)) for k, v in sources.items()}}
