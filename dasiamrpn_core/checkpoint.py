@@ -178,6 +178,20 @@ def save_checkpoint(path: str | os.PathLike, net: SiamRPN, params: SiamRPNParams
     return path
 
 
+@torch.no_grad()
+def round_to_storage(net: SiamRPN, storage_dtype: str) -> SiamRPN:
+    """Round ``net``'s floating-point parameters and buffers in place through ``storage_dtype``: the
+    network exactly as ``save_checkpoint`` will store and ``load_checkpoint`` give it back (to tune
+    tracking parameters on what ships; float16 rounding alone moved a held-out AUC by 0.03)."""
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage_dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}")
+    dtype = STORAGE_DTYPES[storage_dtype]
+    for tensor in list(net.parameters()) + list(net.buffers()):
+        if tensor.is_floating_point():
+            tensor.copy_(tensor.to(dtype).to(tensor.dtype))
+    return net
+
+
 def save_official(path: str | os.PathLike, net: SiamRPN) -> Path:
     """Write a bare state dict in the original DaSiamRPN ``*.model`` form."""
     path = Path(path)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dasiamrpn_core import CheckpointError, load_tracker
-from dasiamrpn_core.checkpoint import FORMAT, load_checkpoint, save_checkpoint, save_official
+from dasiamrpn_core.checkpoint import FORMAT, load_checkpoint, round_to_storage, save_checkpoint, save_official
 from dasiamrpn_core.config import PRESETS
 from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
 
@@ -130,3 +130,10 @@ def test_half_precision_storage_loads_as_float32(compact_state, tmp_path):
     w = net.state_dict()["conv_r1.weight"]
     assert w.dtype == torch.float32
     assert torch.allclose(w, compact_state.state_dict()["conv_r1.weight"], rtol=1e-3, atol=1e-6)
+    # the network tuned before export is exactly the one that loads back from float16 storage
+    import copy
+    rounded = round_to_storage(copy.deepcopy(compact_state), "float16").state_dict()
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, rounded[key]), key
+    with pytest.raises(ValueError, match="storage_dtype"):
+        round_to_storage(copy.deepcopy(compact_state), "int8")

@@ -3,6 +3,7 @@ checkpoints with full resume, validation, CSV + TensorBoard logs, export."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import json
 import logging
@@ -19,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from dasiamrpn_core.checkpoint import load_checkpoint
+from dasiamrpn_core.checkpoint import load_checkpoint, round_to_storage
 from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
 from dasiamrpn_core.tracker import resolve_device
 
@@ -344,6 +345,9 @@ class Trainer:
             if cfg.export.tune_grid and val_tracks:
                 from .tune import coordinate_search
                 tune_tracks = validation_tracks(cfg, self.output / "cache", cfg.export.tune_max_sequences)
+                if export_net is net:
+                    export_net = copy.deepcopy(net)
+                round_to_storage(export_net, cfg.export.storage_dtype)  # search on the network that ships
                 params, search = coordinate_search(export_net, params, tune_tracks,
                                                    {k: [float(v) for v in vals] for k, vals in cfg.export.tune_grid.items()},
                                                    cfg.export.tune_mode, cfg.validation.max_frames)
