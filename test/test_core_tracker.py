@@ -109,6 +109,18 @@ def test_distractors_are_learned_and_change_the_ranking(model_path, demo_seq):
     assert 0 < beta < 1 and np.isfinite(aware.distractor_weight) and weight_before > 0
 
 
+def test_rerank_weight_zero_keeps_the_rpn_choice(model_path, demo_seq):
+    """Distractors learned every frame, but Eq. 3 weighted 0: the RPN's own choice, exactly."""
+    plain = load_tracker(model_path, device="cpu", mode="siamrpn")
+    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=0.0,
+                         distractor_exclusion_iou=1.0, rerank_weight=0.0)
+    for t in (plain, aware):
+        t.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    for frame in demo_seq.frames[1:15]:
+        assert plain.track(frame).box == aware.track(frame).box
+    assert aware.distractor_sum is not None
+
+
 def test_overrides_are_validated(model_path):
     with pytest.raises(TypeError, match="unknown tracker parameter"):
         load_tracker(model_path, device="cpu", no_such_threshold=1)
