@@ -90,15 +90,21 @@ class TrackerConfig:
 
         Unknown names raise ``TypeError`` (no silently ignored settings).
         """
-        sections = {"siamrpn": self.siamrpn, "distractor": self.distractor, "longterm": self.longterm}
-        updates: dict[str, dict] = {k: {} for k in sections}
+        updates: dict[str, dict] = {}
         for key, value in overrides.items():
-            owners = [s for s, obj in sections.items() if key in {f.name for f in dataclasses.fields(obj)}]
-            if not owners:
-                raise TypeError(f"unknown tracker parameter {key!r}")
-            updates[owners[0]][key] = value
+            updates.setdefault(self._section_of(key), {})[key] = value
         return dataclasses.replace(
-            self, **{s: dataclasses.replace(sections[s], **u) for s, u in updates.items() if u})
+            self, **{s: dataclasses.replace(getattr(self, s), **u) for s, u in updates.items()})
+
+    def value(self, name: str):
+        """The value of a tracker parameter of any section, by name (``TypeError`` if unknown)."""
+        return getattr(getattr(self, self._section_of(name)), name)
+
+    def _section_of(self, name: str) -> str:
+        for section in ("siamrpn", "distractor", "longterm"):
+            if name in {f.name for f in dataclasses.fields(getattr(self, section))}:
+                return section
+        raise TypeError(f"unknown tracker parameter {name!r}")
 
 
 # The original nets' tracking configs (foolwood/DaSiamRPN code/net.py).

@@ -256,13 +256,13 @@ class DaSiamRPNTracker(SiamRPNTracker):
     their L2-normalised features, weighted by that similarity (α_i), are learned incrementally
     with rate β (Eq. 4) into one distractor term. Proposals are re-ranked by
     ``pscore + rerank_weight * Eq. 3``, Eq. 3 evaluated with one similarity f for both of its
-    terms, the cosine of the normalised features: ``f(z, p) - α̂ f(distractor term, p)``. Using the same f for the template and the
-    distractor term keeps the two on one scale: subtracting the distractor similarity alone from
-    the RPN score (a first version) favoured background proposals, unlike both the target and the
-    distractors, over a target that resembles its distractors (held-out look-alike sequences:
-    AUC 0.518 against SiamRPN's 0.562; with Eq. 3 added at weight 1, 0.561; at the chosen 0.25,
-    0.581). Until a distractor has been seen,
-    the selection is exactly the SiamRPN one.
+    terms, the cosine of the normalised features: ``f(z, p) - α̂ f(distractor term, p)``. Using the
+    same f for the template and the distractor term keeps the two on one scale: subtracting the
+    distractor similarity alone from the RPN score (a first version) favoured background
+    proposals, unlike both the target and the distractors, over a target that resembles its
+    distractors (held-out look-alike sequences: AUC 0.518 against SiamRPN's 0.562; with Eq. 3
+    added at weight 1, 0.561; at the chosen 0.25, 0.581). Until a distractor has been seen, the
+    selection is exactly the SiamRPN one.
     """
 
     mode = "dasiamrpn"

@@ -131,11 +131,12 @@ def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cach
     if len(names) < 2:
         raise DatasetError(f"synthetic sequences need at least 2 photos, found {names} of {photo_names}")
     rng = np.random.default_rng(seed)
+    kind = "twin" if twin else "synthetic"
+    prefix = f"v{VERSION}_twin" if twin else f"v{VERSION}"   # plain cache names unchanged
     tracks = []
     for k in range(count):
         bg, src = rng.choice(len(names), size=2, replace=False)
-        kind = "twin" if twin else "synthetic"
-        out = Path(cache_dir) / f"v{VERSION}{'_twin' if twin else ''}_s{seed}_{k:03d}_{frames}"
+        out = Path(cache_dir) / f"{prefix}_s{seed}_{k:03d}_{frames}"
         index = out / "groundtruth.json"
         if index.is_file():
             boxes = np.asarray(json.loads(index.read_text())["boxes"], np.float32)

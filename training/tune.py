@@ -60,9 +60,9 @@ def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: s
     def evaluate(overrides: dict) -> float:
         result = evaluate_tracker(net, params, tracks, mode=mode, max_frames=max_frames, **overrides)
         current = config.with_overrides(**overrides)
-        log.append({"params": {k: _value(current, k) for k in grid}, "mean_auc": result["mean_auc"],
+        log.append({"params": {k: current.value(k) for k in grid}, "mean_auc": result["mean_auc"],
                     "per_source": result["per_source"]})
-        LOG.info("%s: AUC %.4f, per source %s", log[-1]["params"],  result["mean_auc"],
+        LOG.info("%s: AUC %.4f, per source %s", log[-1]["params"], result["mean_auc"],
                  {k: round(v, 4) for k, v in result["per_source"].items()})
         return result["mean_auc"]
 
@@ -71,7 +71,7 @@ def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: s
     for _ in range(rounds):
         for name, values in grid.items():
             for v in values:
-                if _value(config.with_overrides(**chosen), name) == v:
+                if config.with_overrides(**chosen).value(name) == v:
                     continue
                 cand = dict(chosen, **{name: v})
                 auc = evaluate(cand)
@@ -80,13 +80,6 @@ def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: s
                     best, chosen = auc, cand
     siamrpn_names = {f.name for f in dataclasses.fields(SiamRPNParams)}
     return dataclasses.replace(params, **{k: v for k, v in chosen.items() if k in siamrpn_names}), log
-
-
-def _value(config: TrackerConfig, name: str):
-    for section in (config.siamrpn, config.distractor, config.longterm):
-        if name in {f.name for f in dataclasses.fields(section)}:
-            return getattr(section, name)
-    raise TypeError(f"unknown tracker parameter {name!r}")
 
 
 def load_any(path: str, cfg) -> tuple[SiamRPN, SiamRPNParams, dict]:
