@@ -349,12 +349,15 @@ class DaSiamRPNTracker(SiamRPNTracker):
 class LongTermTracker(DaSiamRPNTracker):
     """DaSiamRPN with the local-to-global search (paper §4.3).
 
-    Failure: the RPN score of the chosen proposal is below ``failure_threshold`` or its template
+    A low frame: the RPN score of the chosen proposal is below ``failure_threshold`` or its template
     similarity f(z, p) (cosine similarity of the template features and the proposal's ROI-aligned
     features, the f of Eq. 3) falls below ``similarity_failure_ratio`` times its running average
-    over the frames tracked so far (off by default, as in the paper; it is there for a network whose
-    RPN score stays near 1 on textured background once the target has gone, and it is relative
-    because the typical similarity depends on the target, rigid vs deforming). On failure the box is frozen and the search crop grows by ``search_step``
+    over the frames tracked so far (0 switches that test off; it is there for a network whose RPN
+    score stays high on textured background once the target has gone, and it is relative because
+    the typical similarity depends on the target, rigid vs deforming). Failure: more than
+    ``failure_patience`` low frames in a row; until then local tracking goes on, so a momentary dip
+    (blur, a partial occlusion) does not start a window-free search that can lock onto a look-alike
+    before the target is back. On failure the box is frozen and the search crop grows by ``search_step``
     network pixels per frame (at the frozen scale) up to ``max_instance_size``; if that crop still
     does not cover the image, its centre sweeps the image on a grid, one position per frame, so the
     whole image is searched at a bounded per-frame cost. While searching, the cosine window is off
@@ -368,6 +371,7 @@ class LongTermTracker(DaSiamRPNTracker):
     def _on_init(self) -> None:
         super()._on_init()
         self.failed_frames = 0
+        self.low_frames = 0
         self.search_size: int | None = None
         self.sweep_index = 0
         self.similarity_average: float | None = None
@@ -379,12 +383,21 @@ class LongTermTracker(DaSiamRPNTracker):
             best = self._select(out)
             watched = lt.similarity_failure_ratio > 0 or lt.similarity_recovery_ratio > 0
             similarity = (float(self._proposal_features(out, np.array([best]))[0] @ self.template_unit)
-                          if watched else 0.0)  # unwatched: 0 >= 0 x average always passes
+                          if watched else 0.0)
             average = similarity if self.similarity_average is None else self.similarity_average
-            if out.score[best] >= lt.failure_threshold and similarity >= lt.similarity_failure_ratio * average:
+            # a ratio of 0 switches its test off: the cosine can be negative, so "similarity >= 0 x
+            # average" would still declare failures
+            dissimilar = lt.similarity_failure_ratio > 0 and similarity < lt.similarity_failure_ratio * average
+            if out.score[best] >= lt.failure_threshold and not dissimilar:
+                self.low_frames = 0
                 rate = lt.similarity_average_rate
                 self.similarity_average = (1 - rate) * average + rate * similarity
                 return self._result(self._update(out, best), "tracking")
+            self.low_frames += 1
+            if self.low_frames <= lt.failure_patience:
+                return self._result(self._update(out, best), "tracking")
+            self.low_frames = 0
+            self.similarity_average = average  # the reference of recovery, even after a failure on frame 1
             self.failed_frames = 1
             self.search_size = self.instance_size
             self.sweep_index = 0
@@ -394,7 +407,9 @@ class LongTermTracker(DaSiamRPNTracker):
         out = self._search(image, center, self.search_size, 0.0)
         best, similarity = self._global_select(out)
         score = float(out.score[best])
-        if score >= lt.recovery_threshold and similarity >= lt.similarity_recovery_ratio * self.similarity_average:
+        similar = (lt.similarity_recovery_ratio == 0
+                   or similarity >= lt.similarity_recovery_ratio * self.similarity_average)
+        if score >= lt.recovery_threshold and similar:
             self.center = center  # the proposal offsets are relative to this crop's centre
             self.failed_frames = 0
             return self._result(self._update(out, best), "tracking")

@@ -51,3 +51,17 @@ def test_longterm_reacquires_and_siamrpn_does_not(sequence):
     absent = slice(np.flatnonzero(~sequence.present)[0] + 2 - 1, back - 1)
     assert {"searching", "lost"} & set(states[absent]), states
     assert states[-1] == "tracking"
+
+
+def test_search_starts_after_failure_patience_low_frames(sequence):
+    """A failure needs more than ``failure_patience`` low-score frames in a row: the frames before
+    keep tracking locally (a momentary dip does not start the window-free search)."""
+    results, _ = run("longterm", sequence)
+    lt = load_tracker(None, device="cpu", mode="longterm").config.longterm
+    assert lt.failure_patience > 0
+    states = [r.state for r in results]
+    first_search = states.index("searching")
+    low = [r.score < lt.failure_threshold for r in results]
+    assert all(low[first_search - lt.failure_patience:first_search + 1])
+    assert states[first_search - lt.failure_patience:first_search] == ["tracking"] * lt.failure_patience
+    assert not low[first_search - lt.failure_patience - 1]   # the dip began just then

@@ -222,7 +222,7 @@ def test_twin_validation_sequences(tmp_path):
     """Held-out 'twin' sequences: a recoloured copy of the target circles it at one to three target
     sizes (the look-alike case of DaSiamRPN's re-ranking); frames are real files, boxes stay valid."""
     from training.synthetic import FRAME_H, FRAME_W, TWIN_DISTANCE, _twin_path, synthetic_tracks
-    tracks = synthetic_tracks(("skimage/astronaut", "skimage/coffee"), 1, 6, tmp_path, seed=3, twin=True)
+    tracks = synthetic_tracks(("skimage/astronaut", "skimage/coffee"), 1, 6, tmp_path, seed=3, variant="twin")
     assert [(t.name, t.category) for t in tracks] == [("twin_000", "twin")]
     boxes = tracks[0].boxes
     assert boxes.shape == (6, 4) and np.isfinite(boxes).all() and (boxes[:, 2:] > 0).all()
@@ -233,3 +233,24 @@ def test_twin_validation_sequences(tmp_path):
     assert TWIN_DISTANCE[0] - 1e-6 <= distance.min() and distance.max() <= TWIN_DISTANCE[1] + 1e-6
     plain = synthetic_tracks(("skimage/astronaut", "skimage/coffee"), 1, 6, tmp_path, seed=3)
     assert plain[0].name == "synthetic_000" and plain[0].frames[0] != tracks[0].frames[0]
+
+
+def test_occlusion_validation_sequences(tmp_path):
+    """Held-out 'occlusion' sequences: the twin sequence of the same seed with an opaque strip
+    sweeping across; the template frame is untouched and at some frame the strip covers every
+    column of the target box (a full occlusion), while the boxes keep the true position."""
+    from training.synthetic import synthetic_tracks
+    photos = ("skimage/astronaut", "skimage/coffee")
+    occluded = synthetic_tracks(photos, 1, 40, tmp_path, seed=3, variant="occlusion")[0]
+    twin = synthetic_tracks(photos, 1, 40, tmp_path, seed=3, variant="twin")[0]
+    assert occluded.name == "occlusion_000" and occluded.category == "occlusion"
+    np.testing.assert_array_equal(occluded.boxes, twin.boxes)
+    assert np.array_equal(cv2.imread(occluded.frames[0]), cv2.imread(twin.frames[0]))
+    covered = []
+    for a, b, (x, y, w, h) in zip(occluded.frames, twin.frames, occluded.boxes):
+        x0, y0, x1, y1 = (int(max(v, 0)) for v in (x, y, x + w, y + h))
+        diff = np.abs(cv2.imread(a).astype(int) - cv2.imread(b).astype(int))[y0:y1, x0:x1]
+        covered.append(float((diff.mean(axis=(0, 2)) > 8).mean()) if diff.size else 0.0)
+    assert max(covered) == 1.0, covered
+    with pytest.raises(ValueError, match="unknown synthetic variant"):
+        synthetic_tracks(photos, 1, 4, tmp_path, variant="fog")

@@ -7,7 +7,12 @@ and changes size; a look-alike distractor (another patch of the same photo) move
 pass in front of the target. In a *twin* sequence the distractor is instead a copy of the target
 itself (brightness and colour shifted, slightly smaller) that circles the target at one to three
 target sizes, passing close by and in front of it: same-class look-alikes such as other balls or
-a second person walking alongside, the case DaSiamRPN's distractor-aware re-ranking is for.
+a second person walking alongside, the case DaSiamRPN's distractor-aware re-ranking is for. An
+*occlusion* sequence is a twin sequence in which a full-height opaque strip of the other photo,
+wider than the target, sweeps across the frame in front of it (it hides the target completely for
+a few frames, partly for more): a full occlusion with a look-alike nearby, the case of the long-term
+re-detection (like the pole in OTB's Jogging, moving relative to the target). Boxes follow the OTB
+convention: the target's true position is annotated while it is hidden.
 Frames are written once as JPEG files under the cache directory.
 """
 from __future__ import annotations
@@ -30,6 +35,10 @@ TWIN_DISTANCE = (0.6, 3.0)     # twin-to-target centre distance range, in target
 TWIN_PERIOD = 50.0             # frames per turn of the twin around the target
 TWIN_GAIN = (0.8, 1.2)         # the twin's brightness gain range
 TWIN_COLOUR_SHIFT = 12         # the twin's largest per-channel colour offset (grey levels)
+POLE_WIDTH = 1.7               # occluding strip width, in initial target widths
+POLE_SPEED = 6.0               # its horizontal speed, pixels / frame, against the target's motion
+OCCLUSION_AT = (0.3, 0.5)      # the target is centred behind it at this fraction of the sequence
+VARIANTS = ("plain", "twin", "occlusion")
 
 
 def _soft_mask(w: int, h: int) -> np.ndarray:
@@ -81,10 +90,22 @@ def _twin_path(rng, tpos: np.ndarray, side: float) -> np.ndarray:
     return tpos + radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
 
 
+def _pole(photo: np.ndarray, width: int, rng) -> np.ndarray:
+    """A full-height opaque strip cut from a photo (FRAME_H x width)."""
+    ph, pw = photo.shape[:2]
+    strip_w = max(1, min(pw, int(width * ph / FRAME_H)))
+    x0 = int(rng.integers(0, pw - strip_w + 1))
+    return cv2.resize(photo[:, x0:x0 + strip_w], (width, FRAME_H))
+
+
 def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int, out_dir: Path,
-                  twin: bool = False) -> np.ndarray:
-    """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes. ``twin``: the distractor
-    is a recoloured copy of the target circling it (see the module docstring)."""
+                  variant: str = "plain") -> np.ndarray:
+    """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes. ``variant``: "plain",
+    "twin" (the distractor is a recoloured copy of the target circling it) or "occlusion" (twin, and
+    the target passes behind a pole); see the module docstring."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown synthetic variant {variant!r}; expected one of {VARIANTS}")
+    twin = variant in ("twin", "occlusion")
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     props = textured_proposals(source, 2, seed)
@@ -102,6 +123,12 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
     bh, bw = background.shape[:2]
     zoom0 = min(bw / FRAME_W, bh / FRAME_H) * rng.uniform(0.6, 0.95)
     cam = _path(rng, n, np.array([bw / 2, bh / 2])) * 0.2 + np.array([bw / 2, bh / 2]) * 0.8
+    pole = pole_x = None
+    if variant == "occlusion":
+        pole = _pole(source, int(np.ceil(POLE_WIDTH * tw0)), rng)
+        t_hidden = int(n * rng.uniform(*OCCLUSION_AT))
+        direction = -1.0 if tpos[min(t_hidden + 1, n - 1), 0] >= tpos[t_hidden, 0] else 1.0
+        pole_x = tpos[t_hidden, 0] + direction * POLE_SPEED * (np.arange(n) - t_hidden)  # its centre
     boxes = []
     for t in range(n):
         zoom = zoom0 * (1 + 0.1 * np.sin(t / 25.0))
@@ -117,22 +144,27 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
         _paste(frame, target, *tpos[t])
         if front:
             _paste(frame, distractor, *dpos[t])
+        if pole is not None and t > 0:   # frame 0 (the template's) shows the target unoccluded
+            left = int(round(pole_x[t] - pole.shape[1] / 2))
+            x0, x1 = max(left, 0), min(left + pole.shape[1], FRAME_W)
+            if x1 > x0:
+                frame[:, x0:x1] = pole[:, x0 - left:x1 - left]
         cv2.imwrite(str(out_dir / f"{t:08d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
         boxes.append([tpos[t, 0] - tw / 2, tpos[t, 1] - th / 2, tw, th])
     return np.asarray(boxes, np.float32)
 
 
 def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cache_dir: Path, seed: int = 1,
-                     twin: bool = False) -> list[Track]:
+                     variant: str = "plain") -> list[Track]:
     """``count`` synthetic sequences from the named photos (backgrounds and targets drawn among them);
-    ``twin``: with a look-alike copy of the target as the distractor."""
+    ``variant``: see :func:`make_sequence`."""
     photos = {name: path for name, path, _ in registry_photos()}
     names = [n for n in photo_names if n in photos] if photo_names else sorted(photos)
     if len(names) < 2:
         raise DatasetError(f"synthetic sequences need at least 2 photos, found {names} of {photo_names}")
     rng = np.random.default_rng(seed)
-    kind = "twin" if twin else "synthetic"
-    prefix = f"v{VERSION}_twin" if twin else f"v{VERSION}"   # plain cache names unchanged
+    kind = "synthetic" if variant == "plain" else variant
+    prefix = f"v{VERSION}" if variant == "plain" else f"v{VERSION}_{variant}"   # plain cache names unchanged
     tracks = []
     for k in range(count):
         bg, src = rng.choice(len(names), size=2, replace=False)
@@ -142,7 +174,7 @@ def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cach
             boxes = np.asarray(json.loads(index.read_text())["boxes"], np.float32)
         else:
             boxes = make_sequence(read_image(photos[names[bg]]), read_image(photos[names[src]]), frames,
-                                  seed * 1000 + k, out, twin=twin)
+                                  seed * 1000 + k, out, variant=variant)
             index.write_text(json.dumps({"background": names[bg], "target": names[src],
                                          "boxes": boxes.tolist()}))
         paths = tuple(str(out / f"{t:08d}.jpg") for t in range(frames))

@@ -95,10 +95,11 @@ def validation_tracks(cfg: TrainConfig, cache_dir: Path, max_sequences: int = 0)
         tracks.extend(load_all(v.datasets, seed=cfg.seed, cache_dir=cache_dir,
                                min_box=cfg.sampling.min_box_pixels))
     from .synthetic import synthetic_tracks
-    for count, twin in ((v.synthetic_sequences, False), (v.twin_sequences, True)):
+    for count, variant in ((v.synthetic_sequences, "plain"), (v.twin_sequences, "twin"),
+                           (v.occlusion_sequences, "occlusion")):
         if count:
             tracks.extend(synthetic_tracks(v.synthetic_photos, count, v.synthetic_frames,
-                                           Path(cache_dir) / "synthetic", seed=cfg.seed, twin=twin))
+                                           Path(cache_dir) / "synthetic", seed=cfg.seed, variant=variant))
     tracks = [t for t in tracks if len(t.frames) >= 2]
     return tracks[:max_sequences or v.max_sequences]
 
@@ -343,13 +344,13 @@ class Trainer:
                 metadata["exported_step"] = step
             params = tracking_params(cfg.export.tracking)
             if cfg.export.tune_grid and val_tracks:
-                from .tune import coordinate_search
+                from .tune import config_grid, coordinate_search
                 tune_tracks = validation_tracks(cfg, self.output / "cache", cfg.export.tune_max_sequences)
                 if export_net is net:
                     export_net = copy.deepcopy(net)
                 round_to_storage(export_net, cfg.export.storage_dtype)  # search on the network that ships
                 params, search = coordinate_search(export_net, params, tune_tracks,
-                                                   {k: [float(v) for v in vals] for k, vals in cfg.export.tune_grid.items()},
+                                                   config_grid(cfg.export.tune_grid),
                                                    cfg.export.tune_mode, cfg.validation.max_frames)
                 metadata["tracking_tuning"] = {"sequences": [t.name for t in tune_tracks],
                                                "mode": cfg.export.tune_mode,

@@ -37,13 +37,23 @@ DEFAULT_GRID = {
 }
 
 
-def parse_grid(items: list[str]) -> dict[str, list[float]]:
+def _number(text: str) -> int | float:
+    """'271' -> 271 (integer parameters such as instance_size stay integers), '0.5' -> 0.5."""
+    return int(text) if text.strip().lstrip("+-").isdigit() else float(text)
+
+
+def config_grid(tune_grid: dict) -> dict[str, list[int | float]]:
+    """A config's ``export.tune_grid`` with its values as numbers."""
+    return {k: [_number(str(v)) for v in values] for k, values in tune_grid.items()}
+
+
+def parse_grid(items: list[str]) -> dict[str, list[int | float]]:
     if not items:
         return dict(DEFAULT_GRID)
     grid = {}
     for item in items:
         name, values = item.split("=", 1)
-        grid[name] = [float(v) for v in values.split(",")]
+        grid[name] = [_number(v) for v in values.split(",")]
     return grid
 
 
@@ -117,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     tracks = validation_tracks(cfg, Path(args.cache), cfg.export.tune_max_sequences)
     t0 = time.time()
     grid = parse_grid(args.grid) if args.grid else (
-        {k: [float(v) for v in vals] for k, vals in cfg.export.tune_grid.items()} or dict(DEFAULT_GRID))
+        config_grid(cfg.export.tune_grid) or dict(DEFAULT_GRID))
     params, log = coordinate_search(net, params, tracks, grid, args.mode or cfg.export.tune_mode,
                                     cfg.validation.max_frames)
     metadata = dict(base_meta)
