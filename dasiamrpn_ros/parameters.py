@@ -92,8 +92,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               Applies.LIVE),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", Applies.RESTART,
               float_range=(0.1, 60.0)),
-    ParamSpec("failure_threshold", _LT.failure_threshold, "longterm: a score below this starts the "
-              "search (state searching).", Applies.LIVE, float_range=UNIT),
+    ParamSpec("failure_threshold", _LT.failure_threshold, "longterm: a score below this is a low "
+              "frame; more than failure_patience in a row start the search (state searching).",
+              Applies.LIVE, float_range=UNIT),
+    ParamSpec("failure_patience", _LT.failure_patience, "longterm: low frames in a row that keep "
+              "tracking locally before the search starts (0: search on the first).", Applies.LIVE,
+              int_range=(0, 1000)),
     ParamSpec("recovery_threshold", _LT.recovery_threshold, "longterm: a score above this while "
               "searching resumes tracking; must be >= failure_threshold.", Applies.LIVE,
               float_range=UNIT),
@@ -103,7 +107,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "scoring above this is treated as a distractor.", Applies.LIVE, float_range=UNIT),
 )
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
-THRESHOLD_NAMES = ("failure_threshold", "recovery_threshold", "lost_after_frames", "distractor_threshold")
+THRESHOLD_NAMES = ("failure_threshold", "failure_patience", "recovery_threshold", "lost_after_frames",
+                   "distractor_threshold")
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class ModelSettings:
 @dataclass(frozen=True)
 class Thresholds:
     failure_threshold: float
+    failure_patience: int
     recovery_threshold: float
     lost_after_frames: int
     distractor_threshold: float

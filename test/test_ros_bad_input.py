@@ -18,6 +18,7 @@ from sensor_msgs.srv import SetCameraInfo  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from dasiamrpn_ros.image_conversion import bgr_to_image  # noqa: E402
+from dasiamrpn_ros.parameters import defaults  # noqa: E402
 from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, make_random_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,7 +230,8 @@ def test_runtime_parameter_changes(harness):
     assert not response.success and "model failed to load" in response.status_message
     assert "/nonexistent/model.pth" in response.status_message
     harness.publish_tracked(harness.frame())   # the previous model stays loaded
-    restore = {"checkpoint": str(harness.checkpoint), "failure_threshold": 0.3, "frame_buffer_size": 30}
+    restore = {"checkpoint": str(harness.checkpoint), "failure_threshold": defaults()["failure_threshold"],
+               "frame_buffer_size": defaults()["frame_buffer_size"]}
     assert all(r.successful for r in harness.probe.set_parameters(restore))
     harness.start_tracking()
 

@@ -37,7 +37,8 @@ RETRIES = 2
 INIT_POLLS, INIT_POLL_S = 30, 0.1
 BLANK_FRAMES = 5   # longterm: uniform frames after the sequence: the target disappears
 # thresholds under which the test weights (random, but really correlating) go searching -> lost on them
-LONGTERM_THRESHOLDS = {"failure_threshold": 0.6, "recovery_threshold": 0.95, "lost_after_frames": 2}
+LONGTERM_THRESHOLDS = {"failure_threshold": 0.6, "failure_patience": 1, "recovery_threshold": 0.95,
+                       "lost_after_frames": 2}
 
 
 def sequence(name: str, count: int) -> tuple[list[np.ndarray], tuple[int, int, int, int]]:
@@ -194,7 +195,7 @@ def test_compressed_images_from_the_replay_camera(tmp_path):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("params, words", [
     ({"failure_threshold": 1}, "expecting type 'DOUBLE'"),   # an int where a float is declared
-    ({"recovery_threshold": 0.1}, "recovery_threshold (0.1) must be >= failure_threshold (0.3)"),
+    ({"recovery_threshold": 0.1}, "recovery_threshold (0.1) must be >= failure_threshold (0.5)"),
     ({"image_reliability": "sometimes"}, "image_reliability must be one of best_effort, reliable"),
 ])
 def test_invalid_parameters_at_start_up_exit_nonzero_with_the_reason(tmp_path, params, words):

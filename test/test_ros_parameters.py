@@ -58,7 +58,7 @@ def test_defaults_build_settings():
 @pytest.mark.parametrize("changes, words", [
     ({"failure_threshold": 1.5}, "failure_threshold must be within [0.0, 1.0]"),
     ({"failure_threshold": float("nan")}, "failure_threshold must be within"),
-    ({"recovery_threshold": 0.1}, "recovery_threshold (0.1) must be >= failure_threshold (0.3)"),
+    ({"recovery_threshold": 0.1}, "recovery_threshold (0.1) must be >= failure_threshold (0.5)"),
     ({"lost_after_frames": 0}, "lost_after_frames must be within [1, 100000]"),
     ({"distractor_threshold": "high"}, "distractor_threshold must be a float"),
     ({"mode": "fast"}, "mode must be one of siamrpn, dasiamrpn, longterm"),

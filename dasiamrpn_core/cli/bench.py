@@ -46,7 +46,8 @@ def _stats(seconds: list[float]) -> dict:
 
 def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], box, repeats: int,
                   force_search: bool = False) -> dict:
-    overrides = {"failure_threshold": 1.01, "recovery_threshold": 1.01} if force_search else {}
+    overrides = ({"failure_threshold": 1.01, "failure_patience": 0, "recovery_threshold": 1.01}
+                 if force_search else {})
     tracker = load_tracker(checkpoint, device="cpu", mode=mode, **overrides)
     init_times, track_times = [], []
     for _ in range(repeats):
