@@ -186,8 +186,8 @@ class ValidationConfig:
     synthetic_photos: tuple[str, ...] = ()  # photo names (of the `photos` source) reserved for them
     twin_sequences: int = 0            # extra synthetic sequences whose distractor is a recoloured copy
                                        # of the target circling it (same photos, synthetic_frames each)
-    occlusion_sequences: int = 0       # twin sequences in which the target passes behind a pole
-                                       # (full occlusion: the long-term re-detection case)
+    occlusion_sequences: int = 0       # twin sequences in which an opaque strip sweeps across the
+                                       # target (full occlusion: the long-term re-detection case)
     max_sequences: int = 8             # at most this many sequences per validation
     max_frames: int = 150              # at most this many frames per sequence
     mode: str = "siamrpn"              # tracker mode used for validation
