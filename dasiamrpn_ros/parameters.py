@@ -55,7 +55,8 @@ class ParamSpec:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not expected:
-            return f"{self.name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
+            kind = {int: "an integer", float: "a float", bool: "a boolean", str: "a string"}[expected]
+            return f"{self.name} must be {kind}, got {type(value).__name__} {value!r}"
         if self.choices and value not in self.choices:
             return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
         if self.float_range is not None:

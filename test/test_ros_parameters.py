@@ -60,6 +60,8 @@ def test_defaults_build_settings():
     ({"failure_threshold": float("nan")}, "failure_threshold must be within"),
     ({"recovery_threshold": 0.1}, "recovery_threshold (0.1) must be >= failure_threshold (0.5)"),
     ({"lost_after_frames": 0}, "lost_after_frames must be within [1, 100000]"),
+    ({"failure_patience": -1}, "failure_patience must be within [0, 1000]"),
+    ({"failure_patience": 2.5}, "failure_patience must be an integer"),
     ({"distractor_threshold": "high"}, "distractor_threshold must be a float"),
     ({"mode": "fast"}, "mode must be one of siamrpn, dasiamrpn, longterm"),
     ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
@@ -75,8 +77,10 @@ def test_invalid_runtime_changes_are_rejected_with_the_reason(changes, words):
 
 def test_valid_changes():
     live = check_changes(defaults(), [("failure_threshold", 0.2), ("recovery_threshold", 0.9),
-                                      ("frame_buffer_size", 5), ("publish_debug_image", False)])
+                                      ("failure_patience", 0), ("frame_buffer_size", 5),
+                                      ("publish_debug_image", False)])
     assert live.ok and live.reason == "" and live.settings.thresholds.failure_threshold == 0.2
+    assert live.settings.thresholds.overrides()["failure_patience"] == 0   # reaches the tracker config
     reload = check_changes(defaults(), [("mode", "longterm"), ("checkpoint", "/x.pth")])
     assert reload.ok and "reloaded at the next ~/init_box" in reload.reason
     assert reload.settings.model.checkpoint == "/x.pth"
