@@ -42,11 +42,12 @@ def loader_rate(dataset: PairDataset, batch: int, steps: int, workers: int) -> f
 
 
 def train_rate(dataset: PairDataset, arch: str, batch: int, steps: int, cfg) -> float:
-    net = SiamRPN(ARCHITECTURES[arch]).train()
+    net = SiamRPN(ARCHITECTURES[arch]).train().to(memory_format=torch.channels_last)  # as the trainer
     opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
     items = [dataset[i] for i in range(batch)]
     b = {k: torch.stack([s[k] for s in items]) for k in ("template", "search", "labels", "deltas", "weights")}
-    z, x = b["template"].float(), b["search"].float()
+    z = b["template"].float().contiguous(memory_format=torch.channels_last)
+    x = b["search"].float().contiguous(memory_format=torch.channels_last)
     t = None
     for i in range(steps + WARMUP_STEPS):
         if i == WARMUP_STEPS:

@@ -178,7 +178,9 @@ class Trainer:
         code_commit = git_commit()  # the code that runs, recorded before any later edit
         tracks = self._tracks()
         dataset = PairDataset(tracks, cfg, (self.max_steps + 1) * cfg.batch_size * self.dist.world)
-        net = self._build_net(dataset).to(self.device)
+        # channels-last: oneDNN's (and cuDNN's) convolutions run faster on NHWC; on the 2-core CPU the
+        # compact net trains at ~22 instead of ~20 pairs/s (forward + backward + SGD, batch 16 of real pairs)
+        net = self._build_net(dataset).to(self.device, memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                     weight_decay=cfg.optim.weight_decay)
         schedule = Schedule(optimizer, cfg.optim, self.max_steps)
@@ -267,8 +269,8 @@ class Trainer:
         for batch in loader:
             model.train()
             frozen = self._apply_freeze(net, step)
-            z = batch["template"].to(self.device, non_blocking=True).float()
-            x = batch["search"].to(self.device, non_blocking=True).float()
+            z, x = (batch[k].to(self.device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
+                    for k in ("template", "search"))
             labels = batch["labels"].to(self.device)
             deltas = batch["deltas"].to(self.device)
             weights = batch["weights"].to(self.device)
