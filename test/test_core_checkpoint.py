@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import copy
 import shutil
 
 import pytest
@@ -131,7 +132,6 @@ def test_half_precision_storage_loads_as_float32(compact_state, tmp_path):
     assert w.dtype == torch.float32
     assert torch.allclose(w, compact_state.state_dict()["conv_r1.weight"], rtol=1e-3, atol=1e-6)
     # the network tuned before export is exactly the one that loads back from float16 storage
-    import copy
     rounded = round_to_storage(copy.deepcopy(compact_state), "float16").state_dict()
     for key, value in net.state_dict().items():
         assert torch.equal(value, rounded[key]), key

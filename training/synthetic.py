@@ -102,7 +102,7 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
                   variant: str = "plain") -> np.ndarray:
     """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes. ``variant``: "plain",
     "twin" (the distractor is a recoloured copy of the target circling it) or "occlusion" (twin, and
-    the target passes behind a pole); see the module docstring."""
+    an opaque strip sweeps across the target); see the module docstring."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown synthetic variant {variant!r}; expected one of {VARIANTS}")
     twin = variant in ("twin", "occlusion")
