@@ -25,8 +25,10 @@ from ..demo_sequence import make_sequence
 REPO_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
-def _official_weights(directory: Path, shared: Path) -> dict[str, Path]:
-    found = {name: directory / f"SiamRPN{name.upper()}.model" for name in ("vot", "big")}
+def _official_weights(directory: Path, shared: Path, wanted: set[str]) -> dict[str, Path]:
+    """Paths of the wanted original-shaped nets; builds only those missing (never the unwanted ones,
+    whose construction alone peaks at ~2 GiB and would be charged to the benchmark's RSS)."""
+    found = {name: directory / f"SiamRPN{name.upper()}.model" for name in ("vot", "big") if name in wanted}
     script = shared / "reference" / "make_weights.py"
     for name, path in found.items():
         if not path.exists() and script.exists():
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.nets.split(","))
     if "compact" in wanted and DEFAULT_CHECKPOINT.exists():
         nets["compact"] = DEFAULT_CHECKPOINT
-    nets.update({k: v for k, v in _official_weights(args.official_dir, args.shared).items() if k in wanted})
+    nets.update(_official_weights(args.official_dir, args.shared, wanted))
     if not nets:
         print("no networks to benchmark (no bundled model and no ../shared/reference)", file=sys.stderr)
         return 2
