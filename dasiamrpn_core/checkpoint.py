@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, SiamRPNParams, siamrpn_params_from_dict, siamrpn_params_to_dict
-from .models import ARCHITECTURES, ArchSpec, SiamRPN
+from .models import ARCHITECTURES, ArchSpec, SiamRPN, SiamRPNLite, build_network, spec_from_dict
 
 FORMAT = "dasiamrpn_ros/checkpoint/v1"
 MAX_LISTED = 5
@@ -34,7 +34,7 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedCheckpoint:
-    net: SiamRPN
+    net: SiamRPN | SiamRPNLite
     params: SiamRPNParams
     kind: str            # "official" or "project"
     preset: str | None   # official preset used, if any
@@ -73,6 +73,8 @@ def _infer_official_arch(state: dict, path: Path) -> ArchSpec:
             f"unknown architecture: no 'featureExtract.0.weight'/'conv_r2.weight' in {path} "
             f"(first keys: {list(state)[:MAX_LISTED]})")
     for spec in ARCHITECTURES.values():
+        if not isinstance(spec, ArchSpec):
+            continue
         ch = spec.channels
         if tuple(w0.shape) == (ch[1], 3, 11, 11) and r2.shape[0] == spec.feature_out:
             return spec
@@ -93,7 +95,7 @@ def _official_preset(spec: ArchSpec, path: Path, preset: str | None) -> str:
     return "vot"
 
 
-def _check_state(state: dict, net: SiamRPN, path: Path) -> None:
+def _check_state(state: dict, net: SiamRPN | SiamRPNLite, path: Path) -> None:
     expected = net.state_dict()
     expected = {k: v for k, v in expected.items() if not k.endswith("num_batches_tracked")}
     got = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
@@ -122,7 +124,7 @@ def load_checkpoint(path: str | os.PathLike, preset: str | None = None) -> Loade
         raise CheckpointError(f"checkpoint holds a {type(obj).__name__}, not a state dict: {path}")
     if obj.get("format") == FORMAT:
         try:
-            spec = ArchSpec.from_dict(obj["arch"])
+            spec = spec_from_dict(obj["arch"])
             params = siamrpn_params_from_dict(obj["tracking"])
             state = obj["state_dict"]
         except (KeyError, TypeError, ValueError) as exc:
@@ -142,7 +144,7 @@ def load_checkpoint(path: str | os.PathLike, preset: str | None = None) -> Loade
         preset = _official_preset(spec, path, preset)
         params = PRESETS[preset]
         kind, metadata = "official", {"source": str(path.name)}
-    net = SiamRPN(spec)
+    net = build_network(spec)
     _check_state(state, net, path)
     net.load_state_dict(state, strict=False)  # strictness checked above (num_batches_tracked optional)
     net.eval()
@@ -158,7 +160,7 @@ def _preset_params(preset: str, path: Path) -> SiamRPNParams:
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
-def save_checkpoint(path: str | os.PathLike, net: SiamRPN, params: SiamRPNParams, metadata: dict,
+def save_checkpoint(path: str | os.PathLike, net: SiamRPN | SiamRPNLite, params: SiamRPNParams, metadata: dict,
                     storage_dtype: str = "float32") -> Path:
     """Write a project-format checkpoint atomically (temporary file, then rename).
 
@@ -179,7 +181,7 @@ def save_checkpoint(path: str | os.PathLike, net: SiamRPN, params: SiamRPNParams
 
 
 @torch.no_grad()
-def round_to_storage(net: SiamRPN, storage_dtype: str) -> SiamRPN:
+def round_to_storage(net: SiamRPN | SiamRPNLite, storage_dtype: str) -> SiamRPN | SiamRPNLite:
     """Round ``net``'s floating-point parameters and buffers in place through ``storage_dtype``: the
     network exactly as ``save_checkpoint`` will store and ``load_checkpoint`` give it back (to tune
     tracking parameters on what ships; float16 rounding alone moved a held-out AUC by 0.03)."""

