@@ -308,9 +308,24 @@ class SiamRPNLite(nn.Module):
         self.loc = DepthwiseBranch(c, 4 * a)
         self.frozen_blocks = -1
 
+    @property
+    def frozen_blocks(self) -> int:
+        return self._frozen_blocks
+
+    @frozen_blocks.setter
+    def frozen_blocks(self, value: int) -> None:
+        """Freeze the stem and the first ``value`` trunk blocks (-1: all): no gradients (so DDP and
+        the optimiser skip them) and BatchNorm statistics kept."""
+        self._frozen_blocks = int(value)
+        k = self._frozen_count()
+        frozen = [self.backbone.stem, self.backbone.stem_bn, *self.backbone.blocks[:k]]
+        for module in (self.backbone.stem, self.backbone.stem_bn, *self.backbone.blocks):
+            for p in module.parameters():
+                p.requires_grad_(not any(module is f for f in frozen))
+
     def _frozen_count(self) -> int:
         n = len(self.backbone.blocks)
-        return n if self.frozen_blocks < 0 else min(self.frozen_blocks, n)
+        return n if self._frozen_blocks < 0 else min(self._frozen_blocks, n)
 
     def train(self, mode: bool = True) -> "SiamRPNLite":
         super().train(mode)

@@ -254,3 +254,26 @@ def test_occlusion_validation_sequences(tmp_path):
     assert max(covered) == 1.0, covered
     with pytest.raises(ValueError, match="unknown synthetic variant"):
         synthetic_tracks(photos, 1, 4, tmp_path, variant="fog")
+
+
+def test_reappear_sequences_hide_the_target_then_bring_it_back_far_away(tmp_path):
+    """'reappear' sequences: the plain sequence of the same seed up to the frame the target leaves;
+    then NaN boxes for REAPPEAR_ABSENCE frames with the target nowhere in the frame, and the target
+    back at least REAPPEAR_JUMP pixels from where it left."""
+    from training.synthetic import REAPPEAR_ABSENCE, REAPPEAR_JUMP, synthetic_tracks
+    photos = ("skimage/astronaut", "skimage/coffee")
+    gone = synthetic_tracks(photos, 1, 60, tmp_path, seed=3, variant="reappear")[0]
+    plain = synthetic_tracks(photos, 1, 60, tmp_path, seed=3)[0]
+    assert gone.name == "reappear_000" and gone.category == "reappear"
+    absent = np.flatnonzero(~np.isfinite(gone.boxes).all(axis=1))
+    assert len(absent) and np.array_equal(absent, np.arange(absent[0], absent[-1] + 1))
+    assert REAPPEAR_ABSENCE[0] <= len(absent) < REAPPEAR_ABSENCE[1]
+    np.testing.assert_array_equal(gone.boxes[:absent[0]], plain.boxes[:absent[0]])
+    before, after = gone.boxes[absent[0] - 1], gone.boxes[absent[-1] + 1]
+    centre = lambda b: b[:2] + b[2:] / 2  # noqa: E731
+    assert np.hypot(*(centre(after) - centre(before))) >= REAPPEAR_JUMP
+    # while it is gone the target's last box shows the background, not the target
+    x, y, w, h = (int(v) for v in before)
+    last = cv2.imread(gone.frames[absent[0] - 1]).astype(int)[y:y + h, x:x + w]
+    empty = cv2.imread(gone.frames[absent[0]]).astype(int)[y:y + h, x:x + w]
+    assert np.abs(last - empty).mean() > 10

@@ -168,3 +168,32 @@ def test_frozen_layers_stay_fixed_when_fine_tuning_a_checkpoint(tmp_path):
                 "featureExtract.5.running_mean"):
         assert torch.equal(before[key], after[key]), f"{key} must stay frozen"
     assert not torch.equal(before["featureExtract.8.weight"], after["featureExtract.8.weight"])
+
+
+@pytest.mark.timeout(150)
+def test_lite_net_trains_from_imagenet_with_a_frozen_trunk_and_exports_a_tracker(tmp_path):
+    """The EfficientNet-Lite0 net: ImageNet trunk loaded and kept frozen (but its last block when
+    asked), neck/head trained, the exported file a complete stride-16 tracker."""
+    from dasiamrpn_core.efficientnet import EfficientNetLite0, load_imagenet
+    from training.config import load_config
+    from training.trainer import Trainer
+
+    cfg = load_config(_tiny_config(tmp_path), [
+        "arch=SiamRPNLite0", "init=imagenet", "targets.anchors.total_stride=16", "targets.anchors.scales=[4.0]",
+        "export.tracking.overrides={instance_size: 255}", "optim.trainable_backbone_blocks=1",
+        "validation.datasets=[]", "export.name=lite"])
+    result = Trainer(cfg, tmp_path / "lite", max_steps=2).run()
+    imagenet = load_imagenet(EfficientNetLite0(11)).state_dict()
+    after = result["params"]
+    for key in ("backbone.stem.weight", "backbone.blocks.9.project.weight", "backbone.blocks.9.project_bn.running_var"):
+        assert torch.equal(after[key], imagenet[key.removeprefix("backbone.")]), f"{key} must stay frozen"
+    assert not torch.equal(after["backbone.blocks.10.project.weight"], imagenet["blocks.10.project.weight"])
+    tracker = load_tracker(result["exported"]["project"], device="cpu", mode="dasiamrpn")
+    assert tracker.net.spec.name == "SiamRPNLite0" and tracker.params.anchors.total_stride == 16
+    assert tracker.params.instance_size == 255
+
+
+def test_lite_config_with_stride_8_anchors_is_an_error(tmp_path):
+    from training.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="total_stride is 8 but SiamRPNLite0 has stride 16"):
+        load_config(_tiny_config(tmp_path), ["arch=SiamRPNLite0", "init=imagenet"])

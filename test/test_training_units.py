@@ -108,3 +108,16 @@ def test_schedule_warms_up_then_decays_log_linearly():
     assert math.isclose(learning_rate(10, cfg, 110), 0.01)
     assert math.isclose(learning_rate(60, cfg, 110), 0.001, rel_tol=1e-6)  # half way in log space
     assert math.isclose(learning_rate(110, cfg, 110), 0.0001, rel_tol=1e-6)
+
+
+def test_training_curves_read_and_plot_a_metrics_csv(tmp_path):
+    from training.curves import main, read_metrics
+    csv_path = tmp_path / "metrics.csv"
+    csv_path.write_text("step,pairs,lr,loss,cls,reg,acc,pairs_per_s,elapsed_s,val_auc\n"
+                        "10,160,0.001,1.5,0.7,0.8,0.5,9.5,18,\n20,320,0.002,1.2,0.6,0.6,0.6,10.0,35,\n"
+                        "20,,,,,,,,,0.61\n30,480,0.003,1.0,0.5,0.5,0.7,9.8,52,\n30,,,,,,,,,0.65\n")
+    train, val = read_metrics(csv_path)
+    assert train["loss"] == [(10, 1.5), (20, 1.2), (30, 1.0)] and train["pairs_per_s"][1] == (20, 10.0)
+    assert val == [(20, 0.61), (30, 0.65)]
+    assert main([str(tmp_path)]) == 0 and (tmp_path / "curves.png").stat().st_size > 10_000
+    assert main([str(tmp_path / "missing")]) == 2

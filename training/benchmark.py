@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
+from dasiamrpn_core.models import ARCHITECTURES, SiamRPNLite, build_network
 
 from .config import load_config
 from .datasets import load_all
@@ -42,7 +42,10 @@ def loader_rate(dataset: PairDataset, batch: int, steps: int, workers: int) -> f
 
 
 def train_rate(dataset: PairDataset, arch: str, batch: int, steps: int, cfg) -> float:
-    net = SiamRPN(ARCHITECTURES[arch]).train().to(memory_format=torch.channels_last)  # as the trainer
+    net = build_network(ARCHITECTURES[arch])
+    if isinstance(net, SiamRPNLite):   # the frozen part of the trunk as the trainer sets it
+        net.frozen_blocks = net.spec.backbone_blocks - cfg.optim.trainable_backbone_blocks
+    net = net.train().to(memory_format=torch.channels_last)  # as the trainer
     opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
     items = [dataset[i] for i in range(batch)]
     b = {k: torch.stack([s[k] for s in items]) for k in ("template", "search", "labels", "deltas", "weights")}

@@ -12,7 +12,10 @@ a second person walking alongside, the case DaSiamRPN's distractor-aware re-rank
 wider than the target, sweeps across the frame in front of it (it hides the target completely for
 a few frames, partly for more): a full occlusion with a look-alike nearby, the case of the long-term
 re-detection (like the pole in OTB's Jogging, moving relative to the target). Boxes follow the OTB
-convention: the target's true position is annotated while it is hidden.
+convention: the target's true position is annotated while it is hidden. A *reappear* sequence is a
+plain one in which the target leaves the view for REAPPEAR_ABSENCE frames and comes back at least
+REAPPEAR_JUMP pixels away, far outside the local search region (the long-term case of a target
+leaving the camera's view); its box is NaN while it is gone (VOT-LT convention).
 Frames are written once as JPEG files under the cache directory.
 """
 from __future__ import annotations
@@ -38,7 +41,10 @@ TWIN_COLOUR_SHIFT = 12         # the twin's largest per-channel colour offset (g
 POLE_WIDTH = 1.7               # occluding strip width, in initial target widths
 POLE_SPEED = 6.0               # its horizontal speed, pixels / frame, against the target's motion
 OCCLUSION_AT = (0.3, 0.5)      # the target is centred behind it at this fraction of the sequence
-VARIANTS = ("plain", "twin", "occlusion")
+REAPPEAR_AT = (0.25, 0.4)      # reappear: the target leaves at this fraction of the sequence ...
+REAPPEAR_ABSENCE = (12, 25)    # ... for this many frames (range) ...
+REAPPEAR_JUMP = 220.0          # ... and returns at least this far (pixels) from where it left
+VARIANTS = ("plain", "twin", "occlusion", "reappear")
 
 
 def _soft_mask(w: int, h: int) -> np.ndarray:
@@ -101,8 +107,9 @@ def _pole(photo: np.ndarray, width: int, rng) -> np.ndarray:
 def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int, out_dir: Path,
                   variant: str = "plain") -> np.ndarray:
     """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes. ``variant``: "plain",
-    "twin" (the distractor is a recoloured copy of the target circling it) or "occlusion" (twin, and
-    an opaque strip sweeps across the target); see the module docstring."""
+    "twin" (the distractor is a recoloured copy of the target circling it), "occlusion" (twin, and
+    an opaque strip sweeps across the target) or "reappear" (plain; the target leaves the view and
+    comes back far away, NaN boxes while gone); see the module docstring."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown synthetic variant {variant!r}; expected one of {VARIANTS}")
     twin = variant in ("twin", "occlusion")
@@ -129,6 +136,13 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
         t_hidden = int(n * rng.uniform(*OCCLUSION_AT))
         direction = -1.0 if tpos[min(t_hidden + 1, n - 1), 0] >= tpos[t_hidden, 0] else 1.0
         pole_x = tpos[t_hidden, 0] + direction * POLE_SPEED * (np.arange(n) - t_hidden)  # its centre
+    absent = np.zeros(n, bool)
+    if variant == "reappear":
+        t_gone = int(n * rng.uniform(*REAPPEAR_AT))
+        t_back = min(n - 2, t_gone + int(rng.integers(*REAPPEAR_ABSENCE)))
+        absent[t_gone:t_back] = True
+        far = _far_point(rng, tpos[t_gone - 1])
+        tpos[t_back:] = _path(rng, n - t_back, far)
     boxes = []
     for t in range(n):
         zoom = zoom0 * (1 + 0.1 * np.sin(t / 25.0))
@@ -141,7 +155,8 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
         front = (t // 40) % 2 == 1   # the distractor passes in front half of the time
         if not front:
             _paste(frame, distractor, *dpos[t])
-        _paste(frame, target, *tpos[t])
+        if not absent[t]:
+            _paste(frame, target, *tpos[t])
         if front:
             _paste(frame, distractor, *dpos[t])
         if pole is not None and t > 0:   # frame 0 (the template's) shows the target unoccluded
@@ -150,8 +165,18 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
             if x1 > x0:
                 frame[:, x0:x1] = pole[:, x0 - left:x1 - left]
         cv2.imwrite(str(out_dir / f"{t:08d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        boxes.append([tpos[t, 0] - tw / 2, tpos[t, 1] - th / 2, tw, th])
+        boxes.append([np.nan] * 4 if absent[t] else [tpos[t, 0] - tw / 2, tpos[t, 1] - th / 2, tw, th])
     return np.asarray(boxes, np.float32)
+
+
+def _far_point(rng, point: np.ndarray) -> np.ndarray:
+    """A random point of the frame (40 px from the border) at least REAPPEAR_JUMP from ``point``."""
+    for _ in range(1000):
+        p = np.array([rng.uniform(40, FRAME_W - 40), rng.uniform(40, FRAME_H - 40)])
+        if np.hypot(*(p - point)) >= REAPPEAR_JUMP:
+            return p
+    corners = np.array([[40, 40], [FRAME_W - 40, 40], [40, FRAME_H - 40], [FRAME_W - 40, FRAME_H - 40]], float)
+    return corners[int(np.argmax(np.hypot(*(corners - point).T)))]
 
 
 def synthetic_tracks(photo_names: tuple[str, ...], count: int, frames: int, cache_dir: Path, seed: int = 1,
