@@ -1,8 +1,8 @@
 """DaSiamRPN tracker core (PyTorch, no ROS): networks, checkpoints, trackers, evaluation."""
-from .api import DEFAULT_CHECKPOINT, default_checkpoint, describe, load_tracker
+from .api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, default_checkpoint, describe, load_tracker
 from .checkpoint import CheckpointError
 from .config import MODES, TrackerConfig
 from .tracker import TrackResult
 
 __all__ = ["load_tracker", "TrackResult", "TrackerConfig", "CheckpointError", "MODES",
-           "DEFAULT_CHECKPOINT", "default_checkpoint", "describe"]
+           "DEFAULT_CHECKPOINT", "LITE_CHECKPOINT", "default_checkpoint", "describe"]

@@ -59,8 +59,9 @@ class SameConv2d(nn.Conv2d):
         kh, kw = self.kernel_size
         top, bottom = _same_padding(x.shape[-2], kh, self.stride[0])
         left, right = _same_padding(x.shape[-1], kw, self.stride[1])
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
+        if top == bottom and left == right:   # odd sizes: symmetric, the convolution pads without a copy
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+        x = F.pad(x, (left, right, top, bottom))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -86,9 +87,9 @@ class MBConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
-        if self.expand is not None:
-            y = F.relu6(self.expand_bn(self.expand(y)))
-        y = F.relu6(self.depthwise_bn(self.depthwise(y)))
+        if self.expand is not None:   # in-place ReLU6: a profile of tracking spent 17 % in out-of-place relu6
+            y = F.relu6(self.expand_bn(self.expand(y)), inplace=True)
+        y = F.relu6(self.depthwise_bn(self.depthwise(y)), inplace=True)
         y = self.project_bn(self.project(y))
         return y + x if self.residual else y
 
@@ -140,8 +141,12 @@ class EfficientNetLite0(nn.Module):
             self.head_bn = nn.BatchNorm2d(HEAD_CHANNELS, eps=BN_EPS)
             self.fc = nn.Linear(HEAD_CHANNELS, NUM_CLASSES)
 
+    def stem_features(self, x: torch.Tensor) -> torch.Tensor:
+        """BGR 0..255 -> the stem's output (normalisation, stride-2 conv, BN, ReLU6)."""
+        return F.relu6(self.stem_bn(self.stem((x - INPUT_MEAN) / INPUT_SCALE)), inplace=True)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu6(self.stem_bn(self.stem((x - INPUT_MEAN) / INPUT_SCALE)))
+        x = self.stem_features(x)
         for block in self.blocks:
             x = block(x)
         if not self.classifier:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .efficientnet import INPUT_MEAN, INPUT_SCALE, EfficientNetLite0, block_stride
+from .efficientnet import EfficientNetLite0, block_stride
 
 BASE_CHANNELS = (96, 256, 384, 384, 256)
 KERNEL_SIZES = (11, 5, 3, 3, 3)
@@ -340,7 +340,7 @@ class SiamRPNLite(nn.Module):
         k = self._frozen_count()
         t = self.backbone
         with torch.no_grad():
-            x = F.relu6(t.stem_bn(t.stem((x - INPUT_MEAN) / INPUT_SCALE)))
+            x = t.stem_features(x)
             for block in t.blocks[:k]:
                 x = block(x)
         for block in t.blocks[k:]:

@@ -178,3 +178,30 @@ def test_stride_mismatch_between_net_and_anchors_is_an_error(lite_net):
     stride8 = dataclasses.replace(LITE_PARAMS, anchors=AnchorConfig())
     with pytest.raises(ValueError, match="stride 16 .* total_stride 8"):
         TRACKERS["siamrpn"](lite_net, TrackerConfig(mode="siamrpn", siamrpn=stride8), device="cpu")
+
+
+def test_bundled_lite_model_tracks_a_frame_against_itself_to_within_a_pixel():
+    """The shipped EfficientNet-Lite0 model (stride 16, SAME padding): tracking the init frame
+    itself returns the init box to within a pixel (a feature-to-pixel offset would show here)."""
+    from dasiamrpn_core import LITE_CHECKPOINT, load_tracker
+    image = _bgr(skimage.data.astronaut())
+    for box in ((150, 40, 120, 130), (300.5, 260.0, 64.0, 90.0)):
+        tracker = load_tracker(LITE_CHECKPOINT, device="cpu", mode="siamrpn")
+        assert tracker.net.spec.name == "SiamRPNLite0"
+        tracker.init(image, box)
+        result = tracker.track(image)
+        centre = np.array(result.box[:2]) + np.array(result.box[2:]) / 2
+        assert np.abs(centre - (np.array(box[:2]) + np.array(box[2:]) / 2)).max() < 1.0, result
+        assert result.score > 0.9
+
+
+@pytest.mark.parametrize("mode", ["siamrpn", "dasiamrpn", "longterm"])
+def test_bundled_lite_model_follows_the_demo_target(mode):
+    from dasiamrpn_core import LITE_CHECKPOINT, load_tracker
+    from dasiamrpn_core.demo_sequence import make_sequence
+    from dasiamrpn_core.geometry import iou_xywh
+    seq = make_sequence("demo", num_frames=60)
+    tracker = load_tracker(LITE_CHECKPOINT, device="cpu", mode=mode)
+    tracker.init(seq.frames[0], tuple(seq.boxes[0]))
+    boxes = np.array([tracker.track(f).box for f in seq.frames[1:]])
+    assert np.mean(iou_xywh(boxes, seq.boxes[1:]) > 0.5) > 0.8

@@ -1,7 +1,8 @@
 """``dasiamrpn-bench``: per-frame latency of ``track`` (median, p95) and template ``init`` time
 for each network and mode, on real frames, at a fixed number of CPU threads.
 
-Networks: the bundled compact model, and, when ../shared/reference is present (or
+Networks: the bundled default model (``compact``: AlexNet), the bundled EfficientNet-Lite0 model
+(``lite``), and, when ../shared/reference is present (or
 ``--official-dir`` holds SiamRPNVOT.model / SiamRPNBIG.model), the original architectures with
 their published shapes. ``longterm`` is also measured while searching the largest region.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..api import DEFAULT_CHECKPOINT, load_tracker
+from ..api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
 from ..demo_sequence import make_sequence
 
 REPO_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=REPO_SHARED, help="the shared data folder")
     parser.add_argument("--official-dir", type=Path, default=Path(tempfile.gettempdir()) / "dasiamrpn_bench_weights",
                         help="where official-format weights are found or generated")
-    parser.add_argument("--nets", default="compact,vot,big", help="comma list of compact, vot, big")
+    parser.add_argument("--nets", default="compact,lite,vot,big", help="comma list of compact, lite, vot, big")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -86,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     box = tuple(seq.boxes[0])
     nets: dict[str, Path | None] = {}
     wanted = set(args.nets.split(","))
-    if "compact" in wanted and DEFAULT_CHECKPOINT.exists():
-        nets["compact"] = DEFAULT_CHECKPOINT
+    for name, path in (("compact", DEFAULT_CHECKPOINT), ("lite", LITE_CHECKPOINT)):
+        if name in wanted and path.exists():
+            nets[name] = path
     nets.update(_official_weights(args.official_dir, args.shared, wanted))
     if not nets:
         print("no networks to benchmark (no bundled model and no ../shared/reference)", file=sys.stderr)
