@@ -197,3 +197,25 @@ def test_lite_config_with_stride_8_anchors_is_an_error(tmp_path):
     from training.config import ConfigError, load_config
     with pytest.raises(ConfigError, match="total_stride is 8 but SiamRPNLite0 has stride 16"):
         load_config(_tiny_config(tmp_path), ["arch=SiamRPNLite0", "init=imagenet"])
+
+
+@pytest.mark.timeout(200)
+def test_lite_net_two_process_gloo_torchrun(tmp_path):
+    """DDP with the frozen ImageNet trunk: only the trainable parameters are registered (frozen ones
+    do not require gradients), the ranks end identical and the trunk is still ImageNet's."""
+    cfg = _tiny_config(tmp_path)
+    out = tmp_path / "ddp_lite"
+    res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training.cli",
+                          "--config", str(cfg), "--output", str(out), "--max-steps", "2", "validation.datasets=[]",
+                          "arch=SiamRPNLite0", "init=imagenet", "targets.anchors.total_stride=16",
+                          "targets.anchors.scales=[4.0]", "export.name=lite"],
+                         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r0 = json.loads((out / "ranks" / "rank0.json").read_text())
+    r1 = json.loads((out / "ranks" / "rank1.json").read_text())
+    assert r0["step"] == r1["step"] == 2 and r0["param_sha256"] == r1["param_sha256"]
+    from dasiamrpn_core.efficientnet import EfficientNetLite0, load_imagenet
+    trained = load_checkpoint(out / "weights" / "lite.pth").net.state_dict()
+    imagenet = load_imagenet(EfficientNetLite0(11)).state_dict()
+    torch.testing.assert_close(trained["backbone.blocks.10.project.weight"],
+                               imagenet["blocks.10.project.weight"], rtol=0, atol=0)
