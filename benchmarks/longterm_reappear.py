@@ -28,7 +28,9 @@ from tqdm import tqdm
 
 from dasiamrpn_core import load_tracker
 from dasiamrpn_core.demo_sequence import make_sequence
+from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.longterm import average, pr_curves, thresholds
+from dasiamrpn_core.evaluation.metrics import success_curve, success_thresholds
 from dasiamrpn_core.geometry import iou_xywh
 from training.config import load_config
 from training.datasets.images import read_image
@@ -77,7 +79,7 @@ def summarise(r: dict) -> dict:
     if back is not None:
         hits = np.flatnonzero(iou[back:] >= RECOVERED_IOU)
         reacquired = int(hits[0]) if len(hits) else None
-    auc = float(np.mean([(iou[visible] > t).mean() for t in np.linspace(0, 1, 21)]))
+    auc = float(success_curve(iou[visible], success_thresholds(OPEConfig())).mean())
     absent_tracking = float(np.mean([r["state"][i] == "tracking" for i in gone])) if len(gone) else 0.0
     return {"auc": auc, "absent_frames": int(len(gone)), "absent_claimed_tracking": absent_tracking,
             "frames_to_reacquire": reacquired,

