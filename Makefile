@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: setup demo test bench
 setup: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt setup.py ros_interfaces/build.py \
+          $(wildcard ros_interfaces/*/msg/*.msg)
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements.txt
+	$(VPY) ros_interfaces/build.py
 	$(VPY) -m pip install -q -e . --no-deps
 	touch $(STAMP)
 

@@ -11,6 +11,8 @@ DaSiamRPN paper (§4.2); ``LongTermTracker`` adds the local-to-global search (§
 """
 from __future__ import annotations
 
+import copy
+
 import logging
 from dataclasses import dataclass
 
@@ -120,6 +122,18 @@ class SiamRPNTracker:
         self.head_kernels: tuple[torch.Tensor, ...] | None = None  # the target's folded head (net-specific)
 
     # -- public API ------------------------------------------------------------------------
+    def fresh(self) -> "SiamRPNTracker":
+        """A tracker of the same kind, network, configuration and device, with no target yet.
+
+        The network is shared (inference only reads it), so this is cheap: a caller can ``init`` the
+        copy on a new target while this tracker keeps tracking the old one, and swap only if that
+        ``init`` succeeded. ``init`` sets every per-target attribute anew, so nothing is shared after it.
+        """
+        clone = copy.copy(self)
+        clone.center = clone.size = clone.image_shape = clone.instance_size = None
+        clone.pad_value = clone.template_features = clone.head_kernels = None
+        return clone
+
     @torch.no_grad()
     def init(self, image: np.ndarray, box) -> None:
         """Start tracking the target ``box`` = (x, y, w, h) in ``image`` (H x W x 3 uint8 BGR)."""

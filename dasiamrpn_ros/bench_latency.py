@@ -59,7 +59,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--qos", default="best_effort", choices=("best_effort", "reliable"),
                         help="image subscription reliability of the node (default best_effort)")
     parser.add_argument("--default-transports", action="store_true",
-                        help="do not load config/fastdds_large_images.xml (best effort then drops most "
+                        help="do not load config/fastdds_large_images_loopback.xml (best effort then drops most "
                              "640x480 frames between processes)")
     parser.add_argument("--settle", type=float, default=0.2,
                         help="pause (s) before each timed call, so the other process's worker threads "

@@ -6,11 +6,12 @@
     python -m dasiamrpn_ros.client stop
     python -m dasiamrpn_ros.client echo --count 10              # stamp, state, score, x y w h
 
-On a ROS 2 install the same is ``ros2 service call`` / ``ros2 topic echo`` (see docs/ros.md).
+On a ROS 2 install the same is ``ros2 service call`` / ``ros2 topic echo`` (see the README's ROS 2 section).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from typing import Optional, Sequence
@@ -69,8 +70,13 @@ def echo(node: Node, prefix: str, count: int, stop: threading.Event) -> None:
     def on_box(msg: PolygonStamped) -> None:
         box = polygon_box(msg)
         where = "-" if box is None else " ".join(f"{v:.1f}" for v in box)
-        print(f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} {latest['state']} {latest['score']} {where}",
-              flush=True)
+        try:
+            print(f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} {latest['state']} {latest['score']} "
+                  f"{where}", flush=True)
+        except BrokenPipeError:  # the reader went away (`... echo | head`): end quietly, as ros2 topic echo
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            stop.set()
+            return
         printed[0] += 1
         if count and printed[0] >= count:
             stop.set()

@@ -39,31 +39,70 @@ class BufferedFrame(Generic[Payload]):
 
 
 class FrameBuffer(Generic[Payload]):
-    def __init__(self, capacity: int):
-        if capacity < 1:
-            raise ValueError(f"frame buffer capacity must be >= 1, got {capacity}")
-        self._frames: deque[BufferedFrame[Payload]] = deque(maxlen=capacity)
+    """At most ``capacity`` frames and at most ``max_bytes`` of payload (0: no byte limit), oldest
+    evicted first; the newest frame is always kept, even if it alone is larger than the limit."""
+
+    def __init__(self, capacity: int, max_bytes: int = 0):
+        self._frames: deque[BufferedFrame[Payload]] = deque()
+        self._sizes: deque[int] = deque()
+        self._capacity, self._max_bytes = self._checked(capacity, max_bytes)
+        self._bytes = 0
         self._cond = threading.Condition()
         self._next_sequence = 0
         self._last_taken = -1
+        self._catch_up_until = -1   # hand out frames in order up to this sequence (init on an older frame)
         self._closed = False
-        self.dropped = 0   # frames that were never handed to the tracker because newer ones came
+        self.dropped = 0             # frames never handed to the tracker (newer ones came, or evicted first)
+        self.evicted_for_memory = 0  # frames evicted because of max_bytes rather than capacity
+
+    @staticmethod
+    def _checked(capacity: int, max_bytes: int) -> tuple[int, int]:
+        if capacity < 1:
+            raise ValueError(f"frame buffer capacity must be >= 1, got {capacity}")
+        if max_bytes < 0:
+            raise ValueError(f"frame buffer byte limit must be >= 0 (0 = none), got {max_bytes}")
+        return capacity, max_bytes
 
     @property
     def capacity(self) -> int:
-        return self._frames.maxlen or 0
+        return self._capacity
 
-    def resize(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"frame buffer capacity must be >= 1, got {capacity}")
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @property
+    def bytes(self) -> int:
         with self._cond:
-            self._frames = deque(self._frames, maxlen=capacity)
+            return self._bytes
 
-    def push(self, stamp: Stamp, received_ns: int, payload: Payload) -> BufferedFrame[Payload]:
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._frames)
+
+    def resize(self, capacity: int, max_bytes: Optional[int] = None) -> None:
+        with self._cond:
+            self._capacity, self._max_bytes = self._checked(
+                capacity, self._max_bytes if max_bytes is None else max_bytes)
+            self._evict()
+
+    def _evict(self) -> None:
+        while len(self._frames) > 1 and (len(self._frames) > self._capacity
+                                         or (self._max_bytes and self._bytes > self._max_bytes)):
+            if len(self._frames) <= self._capacity:
+                self.evicted_for_memory += 1
+            self._frames.popleft()
+            self._bytes -= self._sizes.popleft()
+
+    def push(self, stamp: Stamp, received_ns: int, payload: Payload, nbytes: int = 0) -> BufferedFrame[Payload]:
+        """Add a frame; ``nbytes`` is its payload size for the byte limit."""
         with self._cond:
             frame = BufferedFrame(stamp, self._next_sequence, received_ns, payload)
             self._next_sequence += 1
             self._frames.append(frame)
+            self._sizes.append(nbytes)
+            self._bytes += nbytes
+            self._evict()
             self._cond.notify_all()
             return frame
 
@@ -86,15 +125,28 @@ class FrameBuffer(Generic[Payload]):
             return (f"the buffer holds {len(self._frames)} frames stamped {self._frames[0].stamp} .. "
                     f"{self._frames[-1].stamp}")
 
-    def restart_after(self, sequence: int) -> None:
-        """Hand out frames received after ``sequence`` next (the tracker was just initialised on it)."""
+    def restart_after(self, sequence: int, catch_up: bool = False) -> None:
+        """The tracker was just initialised on frame ``sequence``: hand out frames received after it.
+
+        ``catch_up``: first every buffered frame after it, in order, up to the newest one buffered
+        now (so a target that moved since that older frame is followed step by step), then back to
+        newest-frame mode. Without it, the newest frame next.
+        """
         with self._cond:
             self._last_taken = sequence
+            newest = self._frames[-1].sequence if self._frames else sequence
+            self._catch_up_until = newest if catch_up else -1
             self._cond.notify_all()
 
-    def wait_newest_unprocessed(self, timeout: float) -> Optional[BufferedFrame[Payload]]:
-        """Block until a frame newer than the last one taken arrives; return the newest one.
+    @property
+    def catching_up(self) -> bool:
+        with self._cond:
+            return self._catch_up_until > self._last_taken
 
+    def wait_next(self, timeout: float) -> Optional[BufferedFrame[Payload]]:
+        """Block until a frame newer than the last one taken arrives; return the next one to track.
+
+        That is the oldest such frame while catching up (see :meth:`restart_after`), else the newest.
         Returns None on timeout or after :meth:`close`. Frames skipped over count as dropped.
         """
         with self._cond:
@@ -104,6 +156,8 @@ class FrameBuffer(Generic[Payload]):
             if self._closed or not ready:
                 return None
             frame = self._frames[-1]
+            if self._catch_up_until > self._last_taken:
+                frame = next(f for f in self._frames if f.sequence > self._last_taken)
             self.dropped += max(0, frame.sequence - self._last_taken - 1)
             self._last_taken = frame.sequence
             return frame

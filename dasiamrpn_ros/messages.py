@@ -1,13 +1,26 @@
-"""Building the node's output messages (standard types only) and its QoS profiles."""
+"""Building the node's output messages (standard types only) and its QoS profiles.
+
+``vision_msgs`` is optional: on a ROS 2 install it is the apt package ``ros-<distro>-vision-msgs``, in
+the standalone venv ``make setup`` builds it (``ros_interfaces/build.py``). Without it
+:data:`VISION_MSGS_ERROR` says why and the node publishes no ``~/detections``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32, PolygonStamped
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
+
+try:
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    VISION_MSGS_ERROR: Optional[str] = None
+except ImportError as _exc:  # the node still runs: ~/detections is off and it says so once
+    Detection2D = Detection2DArray = ObjectHypothesisWithPose = None
+    VISION_MSGS_ERROR = (f"vision_msgs is not importable ({_exc}); ~/detections is off. Install "
+                         f"ros-$ROS_DISTRO-vision-msgs, or run `make setup` in the standalone venv")
 
 def image_qos(reliability: str, depth: int) -> QoSProfile:
     """Keep-last ``depth`` with the given reliability ("best_effort" or "reliable")."""
@@ -42,6 +55,29 @@ def polygon_box(msg: PolygonStamped) -> tuple[float, float, float, float] | None
     return (pts[0].x, pts[0].y, pts[2].x - pts[0].x, pts[2].y - pts[0].y)
 
 
+def detections(header: Header, box: Sequence[float] | None, score: float, target_id: int,
+               label: str):
+    """One frame's ``vision_msgs/Detection2DArray``: one detection (box centre and size in pixels,
+    ``id`` = the target id, ``results[0]`` = (label, score)) while tracking, none otherwise."""
+    msg = Detection2DArray(header=header)
+    if box is not None:
+        x, y, w, h = (float(v) for v in box)
+        det = Detection2D(header=header, id=str(target_id))
+        det.bbox.center.position.x, det.bbox.center.position.y = x + w / 2.0, y + h / 2.0
+        det.bbox.size_x, det.bbox.size_y = w, h
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = label, float(score)
+        det.results = [hypothesis]
+        msg.detections = [det]
+    return msg
+
+
+def detection_box(det) -> tuple[float, float, float, float]:
+    """Inverse of :func:`detections` for one ``Detection2D``: (x, y, w, h)."""
+    cx, cy = det.bbox.center.position.x, det.bbox.center.position.y
+    return (cx - det.bbox.size_x / 2.0, cy - det.bbox.size_y / 2.0, det.bbox.size_x, det.bbox.size_y)
+
+
 @dataclass(frozen=True)
 class DiagnosticsSnapshot:
     state: str            # idle | tracking | searching | lost | error
@@ -57,12 +93,13 @@ class DiagnosticsSnapshot:
     device: str
     model: str
     mode: str
-    message: str          # the last problem, or a short summary
+    message: str          # why the level is what it is, the pending notice and the last problem
+    level: str = "ok"     # ok | warn | error
+    extra: tuple[tuple[str, str], ...] = ()   # further key/value pairs (frame buffer, target id, ...)
 
 
 def diagnostics_array(header: Header, node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticArray:
-    level = {"error": DiagnosticStatus.ERROR, "lost": DiagnosticStatus.WARN,
-             "searching": DiagnosticStatus.WARN}.get(snap.state, DiagnosticStatus.OK)
+    level = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR}[snap.level]
     status = DiagnosticStatus(level=level, name=f"{node_name}: tracker", message=snap.message,
                               hardware_id=snap.device)
     status.values = [KeyValue(key=k, value=v) for k, v in (
@@ -71,5 +108,5 @@ def diagnostics_array(header: Header, node_name: str, snap: DiagnosticsSnapshot)
         ("stamp_age_ms", f"{snap.stamp_age_ms:.2f}"), ("frames_received", str(snap.frames_received)),
         ("frames_tracked", str(snap.frames_tracked)), ("frames_dropped", str(snap.frames_dropped)),
         ("frames_rejected", str(snap.frames_rejected)), ("device", snap.device),
-        ("model", snap.model), ("mode", snap.mode))]
+        ("model", snap.model), ("mode", snap.mode)) + snap.extra]
     return DiagnosticArray(header=header, status=[status])

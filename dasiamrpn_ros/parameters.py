@@ -89,6 +89,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               "the newest frame).", Applies.RESTART, int_range=(1, 100)),
     ParamSpec("frame_buffer_size", 30, "Frames kept for ~/init_box with a stamp (a box drawn on a "
               "delayed frame).", Applies.LIVE, int_range=(1, 600)),
+    ParamSpec("frame_buffer_max_mb", 200.0, "Memory bound of the frame buffer in MiB (encoded message "
+              "bytes); the oldest frames go first, the newest is always kept. 30 frames of 1080p rgb8 "
+              "are 187 MiB.", Applies.LIVE, float_range=(1.0, 65536.0)),
+    ParamSpec("image_timeout", 1.0, "Seconds without an image while tracking before /diagnostics "
+              "warns (the camera stopped or the link dropped).", Applies.LIVE, float_range=(0.01, 3600.0)),
+    ParamSpec("label", "target", "class_id of the tracked target in ~/detections.", Applies.LIVE),
     ParamSpec("publish_debug_image", True, "Publish ~/debug_image (computed only while subscribed).",
               Applies.LIVE),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", Applies.RESTART,
@@ -140,6 +146,9 @@ class NodeSettings:
     image_reliability: str
     image_queue_depth: int
     frame_buffer_size: int
+    frame_buffer_max_mb: float
+    image_timeout: float
+    label: str
     publish_debug_image: bool
     diagnostics_period: float
 
@@ -160,6 +169,7 @@ class NodeSettings:
             thresholds=Thresholds(**{name: v[name] for name in THRESHOLD_NAMES}),
             use_compressed=v["use_compressed"], image_reliability=v["image_reliability"],
             image_queue_depth=v["image_queue_depth"], frame_buffer_size=v["frame_buffer_size"],
+            frame_buffer_max_mb=v["frame_buffer_max_mb"], image_timeout=v["image_timeout"], label=v["label"],
             publish_debug_image=v["publish_debug_image"], diagnostics_period=v["diagnostics_period"])
 
 

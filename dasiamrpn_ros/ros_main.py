@@ -4,10 +4,17 @@ Order: executor shutdown -> join the spin thread -> the node's own threads -> de
 ``rclpy.shutdown()`` (the other order aborted with exit code 134 on the PyPI Jazzy wheels).
 rclpy's own signal handlers are off; SIGINT and SIGTERM only set an event that the main thread
 waits on, so both exit with code 0.
+
+Shutdown is bounded: every join has a timeout. If a callback or the node's own thread is still busy
+after it (a model reload from a slow disk, a long tracking step), the process logs what it left
+behind and ends with ``os._exit``: Python would otherwise wait for the executor's worker threads at
+exit, and destroying the node under a running callback is not safe.
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from typing import Callable, Optional, Sequence
 
@@ -17,6 +24,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 POLL_S = 0.2
+SHUTDOWN_TIMEOUT_S = 2.0   # per step: executor, spin thread, the node's threads
 
 
 def init_without_signal_handlers(argv: Optional[Sequence[str]]) -> None:
@@ -36,11 +44,14 @@ def install_stop_signals() -> threading.Event:
 
 
 def spin_until_stopped(node: Node, executor: Executor, stop: threading.Event,
-                       close: Optional[Callable[[], None]] = None) -> int:
-    """Spin ``node`` on ``executor`` in a thread until ``stop`` is set; shut down cleanly.
+                       close: Optional[Callable[[float], bool]] = None,
+                       busy: Optional[Callable[[], list[str]]] = None,
+                       timeout: float = SHUTDOWN_TIMEOUT_S) -> int:
+    """Spin ``node`` on ``executor`` in a thread until ``stop`` is set; shut down within a bound.
 
-    ``close`` stops the node's own threads (after the executor, before ``destroy_node``).
-    Returns 0, or 1 if the spin thread died with an exception.
+    ``close(timeout)`` stops the node's own threads (after the executor, before ``destroy_node``) and
+    returns False if they did not finish; ``busy()`` lists what is still running. Returns 0, or 1 if
+    the spin thread died with an exception; does not return (``os._exit``) if something is still busy.
     """
     failure: list[BaseException] = []
 
@@ -56,12 +67,35 @@ def spin_until_stopped(node: Node, executor: Executor, stop: threading.Event,
     while not stop.wait(POLL_S):
         if not thread.is_alive():
             break
-    executor.shutdown()
-    thread.join()
-    if close is not None:
-        close()
+    executor.shutdown(timeout_sec=timeout)
+    thread.join(timeout)
+    closed = close(timeout) if close is not None else True
+    left = (busy() if busy is not None else []) + ["the executor"] * thread.is_alive()
+    if not closed and not left:
+        left.append("the node's threads")
+    if failure and stop.is_set() and isinstance(failure[0], RuntimeError):
+        # rclpy 7.1.11's executor can raise "cannot schedule new futures after shutdown" when it is
+        # shut down while spinning (ros2/rclpy#1724): a normal stop, not a failure
+        node.get_logger().info(f"executor stopped with {failure[0]} during shutdown")
+        failure.clear()
+    code = 1 if failure else 0
     if failure:
         node.get_logger().fatal(f"executor stopped with {type(failure[0]).__name__}: {failure[0]}")
+    if left:
+        node.get_logger().warning(f"shutdown: {', '.join(left)} still busy after {timeout:.0f} s; "
+                                  f"exiting without waiting")
+        rclpy.try_shutdown()
+        exit_now(code)
     node.destroy_node()
     rclpy.try_shutdown()
-    return 1 if failure else 0
+    return code
+
+
+def exit_now(code: int) -> None:
+    """End the process at once (flushing our output), not waiting for threads that are still busy."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -26,8 +26,9 @@ from typing import Any, Callable, Optional, Sequence
 DOMAIN_IDS = range(1, 102)           # valid ROS 2 domain ids on Linux with the default port layout
 LOCK_DIR = Path(tempfile.gettempdir()) / "dasiamrpn_ros_domains"
 LOCALHOST_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-# Fast DDS profile for frames larger than its 512 KiB shared-memory segment (see the file)
-LARGE_IMAGES_PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_images.xml"
+# Fast DDS profile for frames larger than its 512 KiB shared-memory segment, UDP on loopback only
+# (see the file; the robot's profile is config/fastdds_large_images.xml)
+LARGE_IMAGES_PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_images_loopback.xml"
 LARGE_IMAGES_ENV = {"FASTRTPS_DEFAULT_PROFILES_FILE": str(LARGE_IMAGES_PROFILE)}
 TRACKER_NODE = "dasiamrpn_tracker"
 
@@ -184,7 +185,7 @@ class Probe:
         self.node = rclpy.create_node(f"probe_{os.getpid()}", context=self.context)
         self._cond = threading.Condition()
         self.records: dict[str, list[Received]] = {"box": [], "score": [], "state": [], "diagnostics": [],
-                                                   "debug_image": []}
+                                                   "debug_image": [], "detections": []}
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                               reliability=ReliabilityPolicy.RELIABLE)
         outputs = reliable if reliable_outputs else QoSProfile(
@@ -195,6 +196,13 @@ class Probe:
                                  ("diagnostics", DiagnosticArray, "/diagnostics")):
             self.node.create_subscription(kind, topic, self._recorder(key),
                                           reliable if key == "diagnostics" else outputs)
+        try:
+            from vision_msgs.msg import Detection2DArray
+        except ImportError:  # a node without vision_msgs publishes no detections either
+            Detection2DArray = None
+        if Detection2DArray is not None:
+            self.node.create_subscription(Detection2DArray, f"{prefix}/detections", self._recorder("detections"),
+                                          outputs)
         self._debug_sub = None
         self._debug_topic = f"{prefix}/debug_image"
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)

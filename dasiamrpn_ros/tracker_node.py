@@ -1,15 +1,18 @@
 """The ``dasiamrpn_tracker`` ROS 2 node: camera images in, init-box service, tracked box and score out.
 
 Threads: the image subscription (its own mutually exclusive callback group) only validates and
-buffers frames; a tracking thread always takes the newest buffered frame and drops older ones, so
-latency stays bounded when frames come faster than the tracker; the services (another group) answer
-while a frame is being tracked. See docs/ros.md for the interface.
+buffers frames; a tracking thread takes the newest buffered frame and drops older ones, so latency
+stays bounded when frames come faster than the tracker (after an init on an older buffered frame it
+first tracks the frames since then in order). ``~/init_box`` and ``~/stop`` have a group each: a stop
+answers within one tracking step even while an init reloads a model. The README's ROS section
+documents the interface.
 """
 from __future__ import annotations
 
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -35,17 +38,23 @@ from dasiamrpn_core.visualize import annotate
 from .frame_buffer import BufferedFrame, FrameBuffer, Stamp
 from .image_conversion import (ImageConversionError, bgr_to_image, check_image_layout, compressed_to_bgr,
                                image_to_bgr)
-from .messages import DiagnosticsSnapshot, box_polygon, diagnostics_array, image_qos
+from .faults import Faults
+from .messages import (VISION_MSGS_ERROR, Detection2DArray, DiagnosticsSnapshot, box_polygon,
+                       detections, diagnostics_array, image_qos)
 from .node_stats import NodeStats
 from .parameters import PARAMS, SPECS, ModelSettings, NodeSettings, Thresholds, check_changes
 from .rate_limited_log import RateLimitedLog
 from .ros_main import init_without_signal_handlers, install_stop_signals, spin_until_stopped
 
 NODE_NAME = "dasiamrpn_tracker"
-EXECUTOR_THREADS = 4     # images, services, diagnostics, parameter services
+EXECUTOR_THREADS = 5     # images, init_box, stop, diagnostics, parameter services
 WAIT_FRAME_S = 0.2       # the tracking thread re-checks for shutdown this often
 LOG_PERIOD_S = 5.0       # per-kind throttle of bad-input log lines
 NS_PER_MS = 1e6
+BYTES_PER_MB = 2**20
+TRACK_FAILURES_WARN = 3    # tracking raised on this many frames in a row: /diagnostics WARN
+TRACK_FAILURES_ERROR = 10  # ... this many: ERROR, the model is not usable
+CLOSE_TIMEOUT_S = 2.0      # the tracking thread is waited for this long at shutdown
 
 
 class StartupError(RuntimeError):
@@ -56,8 +65,10 @@ class StartupError(RuntimeError):
 class Session:
     """One tracked target, from a successful ~/init_box to ~/stop or the next init."""
 
+    target_id: int                 # 1, 2, ... per successful init: the id in ~/detections
     image_shape: tuple[int, int]   # (H, W) of the init frame: frames of another size are skipped
     last_sequence: int             # receive sequence of the newest frame the tracker has seen
+    frame_id: str
     state: str = "tracking"
 
 
@@ -78,15 +89,20 @@ class TrackerNode(Node):
             raise StartupError(f"invalid parameters: {exc}") from exc
         self._log_bad = RateLimitedLog(self.get_logger().warning, LOG_PERIOD_S)
         self._bridge = CvBridge()
-        self._buffer: FrameBuffer[Any] = FrameBuffer(self._settings.frame_buffer_size)
+        self._buffer: FrameBuffer[Any] = FrameBuffer(self._settings.frame_buffer_size,
+                                                     self._buffer_bytes(self._settings))
         self._stats = NodeStats()
+        self._faults = Faults()
 
-        # the tracker and the model settings it was built with; guarded by _tracker_lock
+        # the tracker in use and the model settings it was built with; guarded by _tracker_lock.
+        # ~/init_box builds and initialises a new tracker outside this lock and swaps it in only
+        # once its init succeeded, so a failed init leaves the current target tracked.
         self._tracker_lock = threading.Lock()
         self._loaded_model: ModelSettings = self._settings.model
         self._applied_thresholds: Thresholds = self._settings.thresholds
         self._last_problem = ""   # the newest bad input / failure, for diagnostics
         self._notice = ""         # a pending model reload, for diagnostics
+        self._track_failures = 0  # frames in a row on which tracking raised
         try:
             self._tracker = self._load_model(self._settings.model, self._settings.thresholds)
         except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
@@ -96,12 +112,19 @@ class TrackerNode(Node):
             f"model {self._model_info['arch']} from {self._model_info['checkpoint']} on "
             f"{self._model_info['device']}, mode {self._model_info['mode']}")
 
-        # the current target; the reference is swapped under _session_lock (stop never waits for tracking)
+        # the current target; swapped under _session_lock, and every output is published under it,
+        # so no output of a session goes out after ~/stop or a new ~/init_box has answered
         self._session_lock = threading.Lock()
         self._session: Optional[Session] = None
+        self._targets = 0        # successful inits so far (the next target id - 1)
+        self._stops = 0          # ~/stop calls so far (an init that overlaps one is cancelled)
+        self._last_image_ns = time.monotonic_ns()
+        self._in_callbacks = 0   # service callbacks running now (shutdown does not wait for them)
+        self._busy_lock = threading.Lock()
 
         self._image_group = MutuallyExclusiveCallbackGroup()
-        self._service_group = MutuallyExclusiveCallbackGroup()
+        self._init_group = MutuallyExclusiveCallbackGroup()   # init_box calls run one at a time ...
+        self._stop_group = MutuallyExclusiveCallbackGroup()   # ... and never delay a stop
         self._diagnostics_group = MutuallyExclusiveCallbackGroup()
         qos = image_qos(self._settings.image_reliability, self._settings.image_queue_depth)
         if self._settings.use_compressed:
@@ -111,18 +134,23 @@ class TrackerNode(Node):
         else:
             self._image_sub = self.create_subscription(
                 Image, "image", self._on_image, qos, callback_group=self._image_group)
+        self._detections_pub = None
+        if VISION_MSGS_ERROR is None:
+            self._detections_pub = self.create_publisher(Detection2DArray, "~/detections", 10)
+        else:
+            self.get_logger().warning(VISION_MSGS_ERROR)
         self._box_pub = self.create_publisher(PolygonStamped, "~/box", 10)
         self._score_pub = self.create_publisher(Float32, "~/score", 10)
         self._state_pub = self.create_publisher(String, "~/state", 10)
         self._debug_pub = self.create_publisher(Image, "~/debug_image", 1)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(SetCameraInfo, "~/init_box", self._on_init_box,
-                            callback_group=self._service_group)
-        self.create_service(Trigger, "~/stop", self._on_stop, callback_group=self._service_group)
+        self.create_service(SetCameraInfo, "~/init_box", self._on_init_box, callback_group=self._init_group)
+        self.create_service(Trigger, "~/stop", self._on_stop, callback_group=self._stop_group)
         self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics,
                           callback_group=self._diagnostics_group)
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
+        # validated and applied in one callback: rclpy sets the values right after it accepts them
+        # (Humble's rclpy has no post-set callback)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._track_loop, name="tracking", daemon=True)
@@ -131,55 +159,61 @@ class TrackerNode(Node):
         self.get_logger().info(f"waiting for images on {topic}; call {self.get_name()}/init_box to start")
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def close(self) -> None:
-        """Stop the tracking thread (call after the executor has shut down, before destroy_node)."""
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> bool:
+        """Stop the tracking thread (after the executor has shut down, before destroy_node).
+
+        False if it is still inside a tracking step after ``timeout`` s (it is a daemon thread).
+        """
         self._stopping.set()
         self._buffer.close()
-        self._worker.join()
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
+
+    def busy(self) -> list[str]:
+        """What is still running (for a bounded shutdown): service callbacks, the tracking thread."""
+        with self._busy_lock:
+            busy = [f"{self._in_callbacks} service call(s)"] if self._in_callbacks else []
+        return busy + ["the tracking thread"] * self._worker.is_alive()
+
+    @contextmanager
+    def _service_call(self):
+        with self._busy_lock:
+            self._in_callbacks += 1
+        try:
+            yield
+        finally:
+            with self._busy_lock:
+                self._in_callbacks -= 1
 
     # -- parameters --------------------------------------------------------------------------
     def _parameter_values(self) -> dict[str, Any]:
         return {name: self.get_parameter(name).value for name in SPECS}
 
-    def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        check = check_changes(self._parameter_values(), [(p.name, p.value) for p in params])
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        # rclpy's own parameters (use_sim_time, ...) are rclpy's business: they pass through
+        ours = [(p.name, p.value) for p in params if p.name in SPECS or not self.has_parameter(p.name)]
+        check = check_changes(self._parameter_values(), ours)
         if not check.ok:
             self.get_logger().warning(f"parameter change rejected: {check.reason}")
-        elif check.reason:  # rclpy drops the reason of a successful change: log it, show it in diagnostics
+            return SetParametersResult(successful=False, reason=check.reason)
+        if check.reason:  # rclpy drops the reason of a successful change: log it, show it in diagnostics
             self.get_logger().info(check.reason)
             self._notice = check.reason
-        return SetParametersResult(successful=check.ok, reason=check.reason)
+        if check.settings is not None and ours:
+            self._apply_settings(check.settings)
+        return SetParametersResult(successful=True, reason=check.reason)
 
-    def _apply_parameters(self, _params: list[Parameter]) -> None:
-        settings = NodeSettings.from_values(self._parameter_values())
-        if settings.frame_buffer_size != self._settings.frame_buffer_size:
-            self._buffer.resize(settings.frame_buffer_size)
+    @staticmethod
+    def _buffer_bytes(settings: NodeSettings) -> int:
+        return int(settings.frame_buffer_max_mb * BYTES_PER_MB)
+
+    def _apply_settings(self, settings: NodeSettings) -> None:
+        self._buffer.resize(settings.frame_buffer_size, self._buffer_bytes(settings))
         self._settings = settings  # thresholds are applied by the tracking thread before its next frame
 
     # -- model -------------------------------------------------------------------------------
     def _load_model(self, model: ModelSettings, thresholds: Thresholds):
         return load_tracker(model.checkpoint, device=model.device, mode=model.mode, **thresholds.overrides())
-
-    def _reload_model_if_changed(self) -> Optional[str]:
-        """Reload the model if its parameters changed (holding _tracker_lock); the reason on failure.
-
-        On failure the previous model stays loaded (and keeps tracking the current target).
-        """
-        settings = self._settings
-        if settings.model == self._loaded_model:
-            return None
-        try:
-            tracker = self._load_model(settings.model, settings.thresholds)
-        except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
-            self._last_problem = f"model failed to load: {exc}"
-            return self._last_problem
-        self._tracker, self._loaded_model = tracker, settings.model
-        self._notice = ""
-        self._applied_thresholds = settings.thresholds
-        self._model_info = describe(tracker)
-        self.get_logger().info(f"reloaded model {self._model_info['arch']} from "
-                               f"{self._model_info['checkpoint']}, mode {self._model_info['mode']}")
-        return None
 
     def _apply_thresholds(self) -> None:
         """Hand changed threshold parameters to the tracker (holding _tracker_lock, between frames)."""
@@ -190,20 +224,22 @@ class TrackerNode(Node):
 
     # -- images ------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
+        self._last_image_ns = time.monotonic_ns()
         try:
             check_image_layout(msg)
         except ImageConversionError as exc:
             self._reject(exc.kind, f"rejected the image stamped {Stamp.of(msg.header.stamp)}: {exc}")
             return
-        self._buffer.push(Stamp.of(msg.header.stamp), time.monotonic_ns(), msg)
+        self._buffer.push(Stamp.of(msg.header.stamp), time.monotonic_ns(), msg, len(msg.data))
         self._stats.on_received()
 
     def _on_compressed(self, msg: CompressedImage) -> None:
+        self._last_image_ns = time.monotonic_ns()
         if len(msg.data) == 0:
             self._reject("data", f"rejected the compressed image stamped {Stamp.of(msg.header.stamp)}: "
                                  f"no data")
             return
-        self._buffer.push(Stamp.of(msg.header.stamp), time.monotonic_ns(), msg)
+        self._buffer.push(Stamp.of(msg.header.stamp), time.monotonic_ns(), msg, len(msg.data))
         self._stats.on_received()
 
     def _reject(self, kind: str, message: str) -> None:
@@ -219,11 +255,12 @@ class TrackerNode(Node):
     # -- tracking ----------------------------------------------------------------------------
     def _track_loop(self) -> None:
         while not self._stopping.is_set():
-            frame = self._buffer.wait_newest_unprocessed(WAIT_FRAME_S)
+            frame = self._buffer.wait_next(WAIT_FRAME_S)
             if frame is not None:
                 try:
                     self._track_frame(frame)
                 except Exception as exc:  # bad input must never kill the node: log and go on
+                    self._track_failures += 1
                     self._reject("tracking", f"tracking failed on the frame stamped {frame.stamp}: "
                                              f"{type(exc).__name__}: {exc}")
 
@@ -246,29 +283,41 @@ class TrackerNode(Node):
             session.last_sequence = frame.sequence
             self._apply_thresholds()
             track_start_ns = time.monotonic_ns()
+            self._faults.at("track")
             result = self._tracker.track(image)
             track_ns = time.monotonic_ns() - track_start_ns
+        self._track_failures = 0
         box = result.box if result.state != "lost" else None
         if box is not None and not all(np.isfinite(box)):
             self._reject("nan", f"the tracker returned a non-finite box {box} on the frame stamped "
                                 f"{frame.stamp}: published as lost")
             box = None
-        with self._session_lock:
+        state = result.state if box is not None else "lost"
+        debug = None
+        if self._settings.publish_debug_image and self._debug_pub.get_subscription_count() > 0:
+            text = None if box is not None else f"{state} {result.score:.2f}"
+            debug = annotate(image, box, float(result.score), state, text=text)
+        with self._session_lock:   # the outputs go out only while this session is still the current one
             if self._session is not session:
                 return  # stopped or re-initialised while this frame was tracked
-            session.state = result.state if box is not None else "lost"
-        self._publish(frame, image, box, float(result.score), session.state, track_ns)
+            session.state = state
+            self._publish(frame, debug, box, float(result.score), session, track_ns)
 
-    def _publish(self, frame: BufferedFrame[Any], image: np.ndarray, box, score: float, state: str,
-                 track_ns: int) -> None:
+    def _publish(self, frame: BufferedFrame[Any], debug: Optional[np.ndarray], box, score: float,
+                 session: Session, track_ns: int) -> None:
+        """One frame's outputs (holding _session_lock)."""
         header: Header = frame.payload.header
-        # score and state first: a consumer keyed on the box has seen this frame's score and state
+        if self._detections_pub is not None:  # the stamped output: box, score and target id together
+            tracked = box if session.state == "tracking" else None
+            self._detections_pub.publish(detections(header, tracked, score, session.target_id,
+                                                    self._settings.label))
+        # the header-less score and state (for people and simple scripts; they cannot be paired with
+        # a frame reliably) before the box: a consumer keyed on the box has seen them
         self._score_pub.publish(Float32(data=score))
-        self._state_pub.publish(String(data=state))
+        self._state_pub.publish(String(data=session.state))
         self._box_pub.publish(box_polygon(header, box))
-        if self._settings.publish_debug_image and self._debug_pub.get_subscription_count() > 0:
-            text = None if box is not None else f"{state} {score:.2f}"
-            self._debug_pub.publish(bgr_to_image(annotate(image, box, score, state, text=text), header=header))
+        if debug is not None:
+            self._debug_pub.publish(bgr_to_image(debug, header=header))
         done_ns = time.monotonic_ns()
         stamp_age_ns = self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)
         self._stats.on_tracked((done_ns - frame.received_ns) / NS_PER_MS, track_ns / NS_PER_MS,
@@ -276,13 +325,25 @@ class TrackerNode(Node):
 
     # -- services ----------------------------------------------------------------------------
     def _on_init_box(self, request: SetCameraInfo.Request, response: SetCameraInfo.Response):
-        outcome = self._init_box(request)
-        response.success, response.status_message = outcome.success, outcome.message
-        if outcome.success:  # rclpy caches the severity per call site: one call per severity
-            self.get_logger().info(f"init_box: {outcome.message}")
-        else:
-            self.get_logger().warning(f"init_box failed: {outcome.message}")
-        return response
+        with self._service_call():
+            try:
+                outcome = self._init_box(request)
+            except Exception as exc:  # never kill the node: the caller gets the reason
+                outcome = InitOutcome(False, f"{type(exc).__name__} while initialising: {exc}; "
+                                             f"{self._current_target_text()}")
+                self._last_problem = f"init_box: {outcome.message}"
+            response.success, response.status_message = outcome.success, outcome.message
+            if outcome.success:  # rclpy caches the severity per call site: one call per severity
+                self.get_logger().info(f"init_box: {outcome.message}")
+            else:
+                self.get_logger().warning(f"init_box failed: {outcome.message}")
+            return response
+
+    def _current_target_text(self) -> str:
+        with self._session_lock:
+            session = self._session
+        return ("no target was being tracked" if session is None
+                else f"still tracking target {session.target_id}")
 
     def _init_box(self, request: SetCameraInfo.Request) -> InitOutcome:
         info = request.camera_info
@@ -310,50 +371,117 @@ class TrackerNode(Node):
         if roi.x_offset + roi.width > width or roi.y_offset + roi.height > height:
             return InitOutcome(False, f"box (x={roi.x_offset}, y={roi.y_offset}, w={roi.width}, "
                                       f"h={roi.height}) is not inside the {width}x{height} image")
-        with self._tracker_lock:
-            problem = self._reload_model_if_changed()
-            if problem is not None:
-                return InitOutcome(False, f"{problem} (the previous model stays loaded)")
-            self._apply_thresholds()
+        with self._session_lock:
+            stops = self._stops
+        settings = self._settings
+        # the new tracker is built and initialised while the current one keeps tracking
+        base, reloaded = self._tracker, settings.model != self._loaded_model
+        if reloaded:
             try:
-                self._tracker.init(image, box)
-            except ValueError as exc:
-                return InitOutcome(False, f"the tracker rejected the box {box}: {exc}")
-            with self._session_lock:
-                self._session = Session(image_shape=(height, width), last_sequence=frame.sequence)
-            self._buffer.restart_after(frame.sequence)
-        return InitOutcome(True, f"tracking box (x={box[0]}, y={box[1]}, w={box[2]}, h={box[3]}) from "
-                                 f"the frame stamped {frame.stamp} ({width}x{height}, frame_id "
-                                 f"'{frame.payload.header.frame_id}')")
+                self._faults.at("load")
+                base = self._load_model(settings.model, settings.thresholds)
+            except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
+                self._last_problem = f"model failed to load: {exc}"
+                return InitOutcome(False, f"{self._last_problem} (the previous model stays loaded; "
+                                          f"{self._current_target_text()})")
+        candidate = base.fresh()
+        candidate.config = candidate.config.with_overrides(**settings.thresholds.overrides())
+        try:
+            self._faults.at("init")
+            candidate.init(image, box)
+        except ValueError as exc:
+            return InitOutcome(False, f"the tracker rejected the box {box}: {exc}; "
+                                      f"{self._current_target_text()}")
+        with self._tracker_lock, self._session_lock:
+            if self._stops != stops:
+                return InitOutcome(False, f"cancelled: ~/stop was called while this init_box ran "
+                                          f"({self._current_target_text_locked()})")
+            self._tracker, self._applied_thresholds = candidate, settings.thresholds
+            if reloaded:
+                self._loaded_model, self._notice = settings.model, ""
+                self._model_info = describe(candidate)
+                self.get_logger().info(f"reloaded model {self._model_info['arch']} from "
+                                       f"{self._model_info['checkpoint']}, mode {self._model_info['mode']}")
+            self._targets += 1
+            self._session = Session(target_id=self._targets, image_shape=(height, width),
+                                    last_sequence=frame.sequence, frame_id=frame.payload.header.frame_id)
+            # frames that came after the init frame are tracked in order, then the newest again
+            self._buffer.restart_after(frame.sequence, catch_up=True)
+            self._track_failures = 0
+        return InitOutcome(True, f"tracking target {self._targets}: box (x={box[0]}, y={box[1]}, w={box[2]}, "
+                                 f"h={box[3]}) from the frame stamped {frame.stamp} ({width}x{height}, "
+                                 f"frame_id '{frame.payload.header.frame_id}')")
+
+    def _current_target_text_locked(self) -> str:
+        return "no target is tracked" if self._session is None else f"still tracking target {self._session.target_id}"
 
     def _stop_session(self) -> bool:
         with self._session_lock:
-            was_active = self._session is not None
-            self._session = None
-        return was_active
+            session, self._session = self._session, None
+            self._stops += 1
+            if session is not None:
+                # one empty detection array ends the session on the stamped output
+                header = Header(stamp=self.get_clock().now().to_msg(), frame_id=session.frame_id)
+                if self._detections_pub is not None:
+                    self._detections_pub.publish(detections(header, None, 0.0, session.target_id, ""))
+        return session is not None
 
     def _on_stop(self, _request: Trigger.Request, response: Trigger.Response):
-        was_active = self._stop_session()
-        response.success = True
-        response.message = "tracking stopped" if was_active else "was not tracking"
-        self.get_logger().info(f"stop: {response.message}")
-        return response
+        with self._service_call():
+            try:
+                self._faults.at("stop")
+                was_active = self._stop_session()
+                response.success = True
+                response.message = "tracking stopped" if was_active else "was not tracking"
+                self.get_logger().info(f"stop: {response.message}")
+            except Exception as exc:  # never kill the node
+                response.success = False
+                response.message = f"{type(exc).__name__} while stopping: {exc}"
+                self._last_problem = f"stop: {response.message}"
+                self.get_logger().warning(f"stop failed: {response.message}")
+            return response
 
     # -- diagnostics -------------------------------------------------------------------------
+    def _health(self, state: str) -> tuple[str, list[str]]:
+        """(level, reasons): ERROR when the model is not usable, WARN when the robot should look."""
+        errors, warnings = [], []
+        if self._track_failures >= TRACK_FAILURES_ERROR:
+            errors.append(f"tracking raised on the last {self._track_failures} frames: the model is not "
+                          f"usable ({self._last_problem})")
+        elif self._track_failures >= TRACK_FAILURES_WARN:
+            warnings.append(f"tracking raised on the last {self._track_failures} frames")
+        silent_s = (time.monotonic_ns() - self._last_image_ns) / 1e9
+        if state not in ("idle",) and silent_s > self._settings.image_timeout:
+            warnings.append(f"no image for {silent_s:.1f} s while tracking (image_timeout "
+                            f"{self._settings.image_timeout} s) on {self._image_sub.topic_name}")
+        if state in ("searching", "lost"):
+            warnings.append(f"target {state}")
+        return ("error" if errors else "warn" if warnings else "ok"), errors + warnings
+
     def _publish_diagnostics(self) -> None:
         view = self._stats.view()
         with self._session_lock:
-            state = self._session.state if self._session is not None else "idle"
+            session = self._session
+            state = session.state if session is not None else "idle"
+        level, reasons = self._health(state)
         info = self._model_info
         header = Header(stamp=self.get_clock().now().to_msg())
+        buffer = self._buffer
         snap = DiagnosticsSnapshot(
             state=state, fps=view.fps, latency_ms=view.latency_ms, track_ms=view.track_ms,
             overhead_ms=view.overhead_ms, stamp_age_ms=view.stamp_age_ms,
-            frames_received=view.received, frames_tracked=view.tracked, frames_dropped=self._buffer.dropped,
+            frames_received=view.received, frames_tracked=view.tracked, frames_dropped=buffer.dropped,
             frames_rejected=view.rejected, device=str(info["device"]),
             model=f"{info['arch']} ({info['checkpoint']})", mode=str(info["mode"]),
-            message="; ".join([state] + [f"pending: {self._notice}"] * bool(self._notice)
-                              + [f"last problem: {self._last_problem}"] * bool(self._last_problem)))
+            message="; ".join([state] + reasons + [f"pending: {self._notice}"] * bool(self._notice)
+                              + [f"last problem: {self._last_problem}"] * bool(self._last_problem)),
+            level=level,
+            extra=(("target_id", str(session.target_id if session is not None else "")),
+                   ("frame_buffer_frames", str(len(buffer))),
+                   ("frame_buffer_mb", f"{buffer.bytes / BYTES_PER_MB:.1f}"),
+                   ("frame_buffer_limit_mb", f"{buffer.max_bytes / BYTES_PER_MB:.1f}"),
+                   ("frames_evicted_for_memory", str(buffer.evicted_for_memory)),
+                   ("detections", "on" if self._detections_pub is not None else "off: vision_msgs missing")))
         self._diag_pub.publish(diagnostics_array(header, self.get_fully_qualified_name(), snap))
 
 
@@ -368,7 +496,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rclpy.try_shutdown()
         return 1
     return spin_until_stopped(node, MultiThreadedExecutor(num_threads=EXECUTOR_THREADS), stop,
-                              close=node.close)
+                              close=node.close, busy=node.busy)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ def fill(buffer: FrameBuffer, n: int, start: int = 0) -> None:
 def test_newest_frame_only_and_drops_counted():
     buffer: FrameBuffer[str] = FrameBuffer(5)
     fill(buffer, 4)
-    frame = buffer.wait_newest_unprocessed(0.0)
+    frame = buffer.wait_next(0.0)
     assert frame.payload == "frame3" and buffer.dropped == 3
-    assert buffer.wait_newest_unprocessed(0.01) is None  # nothing newer yet
+    assert buffer.wait_next(0.01) is None  # nothing newer yet
     fill(buffer, 1, start=4)
-    assert buffer.wait_newest_unprocessed(0.0).payload == "frame4" and buffer.dropped == 3
+    assert buffer.wait_next(0.0).payload == "frame4" and buffer.dropped == 3
 
 
 def test_ring_keeps_the_last_n_and_finds_by_stamp():
@@ -38,17 +38,17 @@ def test_ring_keeps_the_last_n_and_finds_by_stamp():
 def test_restart_after_hands_out_frames_after_the_init_frame():
     buffer: FrameBuffer[str] = FrameBuffer(10)
     fill(buffer, 6)
-    assert buffer.wait_newest_unprocessed(0.0).payload == "frame5"
+    assert buffer.wait_next(0.0).payload == "frame5"
     buffer.restart_after(buffer.find(Stamp(2, 0)).sequence)  # initialised on an older frame
-    assert buffer.wait_newest_unprocessed(0.0).payload == "frame5"
+    assert buffer.wait_next(0.0).payload == "frame5"
     buffer.restart_after(5)  # initialised on the newest frame: wait for the next one
-    assert buffer.wait_newest_unprocessed(0.01) is None
+    assert buffer.wait_next(0.01) is None
 
 
 def test_close_wakes_a_waiting_consumer():
     buffer: FrameBuffer[str] = FrameBuffer(2)
     result = []
-    waiter = threading.Thread(target=lambda: result.append(buffer.wait_newest_unprocessed(30.0)))
+    waiter = threading.Thread(target=lambda: result.append(buffer.wait_next(30.0)))
     waiter.start()
     buffer.close()
     waiter.join(5.0)
@@ -63,3 +63,41 @@ def test_bad_capacity():
 def test_stamp():
     assert Stamp(0, 0).is_zero and not Stamp(0, 1).is_zero
     assert str(Stamp(12, 5)) == "12.000000005"
+
+
+def test_catch_up_hands_out_the_buffered_frames_in_order_then_the_newest():
+    buffer: FrameBuffer[str] = FrameBuffer(30)
+    fill(buffer, 10)
+    buffer.restart_after(buffer.find(Stamp(4, 0)).sequence, catch_up=True)  # init on a frame 5 frames old
+    assert buffer.catching_up
+    assert [buffer.wait_next(0.0).payload for _ in range(3)] == ["frame5", "frame6", "frame7"]
+    fill(buffer, 5, start=10)      # frames keep coming while catching up
+    assert [buffer.wait_next(0.0).payload for _ in range(2)] == ["frame8", "frame9"]
+    assert not buffer.catching_up  # frame9 was the newest at init: newest-frame mode again
+    assert buffer.wait_next(0.0).payload == "frame14" and buffer.dropped == 4
+    assert buffer.wait_next(0.01) is None
+
+
+def test_catch_up_skips_frames_evicted_meanwhile():
+    buffer: FrameBuffer[str] = FrameBuffer(4)
+    fill(buffer, 4)
+    buffer.restart_after(0, catch_up=True)
+    fill(buffer, 2, start=4)       # evicts frame0 and frame1
+    assert buffer.wait_next(0.0).payload == "frame2" and buffer.dropped == 1
+    assert buffer.wait_next(0.0).payload == "frame3"   # the newest at init: catch-up ends here
+    assert buffer.wait_next(0.0).payload == "frame5" and buffer.dropped == 2
+
+
+def test_byte_limit_evicts_oldest_and_counts_it():
+    buffer: FrameBuffer[str] = FrameBuffer(600, max_bytes=1000)
+    for i in range(10):
+        buffer.push(Stamp(i, 0), i, f"frame{i}", nbytes=300)
+    assert len(buffer) == 3 and buffer.bytes == 900 and buffer.evicted_for_memory == 7
+    assert buffer.find(Stamp(6, 0)) is None and buffer.find(Stamp(7, 0)).payload == "frame7"
+    buffer.push(Stamp(10, 0), 10, "huge", nbytes=5000)   # the newest frame is kept even above the limit
+    assert len(buffer) == 1 and buffer.newest().payload == "huge"
+    buffer.resize(2, max_bytes=0)                         # 0: no byte limit; evicting by count is not memory
+    fill(buffer, 3, start=11)
+    assert len(buffer) == 2 and buffer.evicted_for_memory == 10
+    with pytest.raises(ValueError, match="byte limit must be >= 0"):
+        FrameBuffer(3, max_bytes=-1)

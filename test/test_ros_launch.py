@@ -5,6 +5,7 @@ installable in the standalone venv, so the file is read with `ast` here; where t
 from __future__ import annotations
 
 import ast
+import sys
 import importlib.util
 import re
 import xml.etree.ElementTree as ET
@@ -68,7 +69,7 @@ def test_parameters_file_is_installed_and_matches_the_node():
     setup = (REPO / "setup.py").read_text()
     assert 'glob("config/*.yaml")' in setup and 'glob("launch/*.launch.py")' in setup
     data = yaml.safe_load(params.read_text())
-    assert list(data) == [c["TRACKER_NODE_NAME"]]
+    assert list(data) == ["/**"]   # any node name: a renamed tracker gets the file too
     pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages")
     from dasiamrpn_ros.parameters import SPECS
     from dasiamrpn_ros.tracker_node import NODE_NAME
@@ -77,8 +78,8 @@ def test_parameters_file_is_installed_and_matches_the_node():
 
 
 def test_launch_arguments():
-    assert {"image", "params_file", "checkpoint", "device", "mode", "start_camera", "video_device"} <= \
-        declared_arguments()
+    assert {"image", "params_file", "checkpoint", "device", "mode", "start_camera", "video_device", "namespace",
+            "node_name", "use_sim_time", "use_compressed", "image_reliability"} <= declared_arguments()
     c = launch_constants()
     assert (c["CAMERA_PACKAGE"], c["CAMERA_EXECUTABLE"]) == ("v4l2_camera", "v4l2_camera_node")
 
@@ -96,3 +97,72 @@ def test_launch_description_loads_where_launch_is_installed():
     description = get_launch_description_from_python_launch_file(str(LAUNCH_FILE))
     names = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert names == declared_arguments()
+
+
+def test_shipped_fastdds_profile_keeps_the_robot_reachable():
+    """The robot's profile only enlarges shared memory: UDPv4 stays on every interface (no
+    whitelist), so RViz/Foxglove on another machine see the topics; the loopback one is the tests'."""
+    ns = {"f": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+    for name, loopback_only in (("fastdds_large_images.xml", False), ("fastdds_large_images_loopback.xml", True)):
+        root = ET.parse(REPO / "config" / name).getroot()
+        transports = {t.findtext("f:transport_id", namespaces=ns): t
+                      for t in root.iterfind(".//f:transport_descriptor", ns)}
+        used = [t.text for t in root.iterfind(".//f:userTransports/f:transport_id", ns)]
+        assert set(used) == set(transports), name
+        kinds = {t.findtext("f:type", namespaces=ns): t for t in transports.values()}
+        assert int(kinds["SHM"].findtext("f:segment_size", namespaces=ns)) >= 16 * 2**20, name
+        whitelist = [a.text for a in kinds["UDPv4"].iterfind(".//f:interfaceWhiteList/f:address", ns)]
+        assert whitelist == (["127.0.0.1"] if loopback_only else []), name
+
+
+def test_documentation_links_exist():
+    """Every relative link of the README and docs/, and every docs/ path the code names, exists."""
+    texts = {p: p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
+                                        *sorted((REPO / "dasiamrpn_ros").glob("*.py"))]}
+    missing = []
+    for path, text in texts.items():
+        links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) if path.suffix == ".md" else []
+        links += re.findall(r"\b(docs/[\w.-]+\.md)\b", text)
+        for link in links:
+            if "://" in link or link.startswith("mailto:"):
+                continue
+            base = REPO if link.startswith("docs/") and path.suffix == ".py" else path.parent
+            if not (base / link).exists():
+                missing.append(f"{path.relative_to(REPO)}: {link}")
+    assert not missing, missing
+
+
+# rosdep keys checked in ros/rosdistro (rosdep/python.yaml and the jazzy/humble distribution files)
+ROSDEP_KEYS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "std_msgs", "std_srvs",
+               "geometry_msgs", "diagnostic_msgs", "vision_msgs", "cv_bridge", "ament_index_python", "launch",
+               "launch_ros", "python3-numpy", "python3-opencv", "python3-yaml", "python3-tqdm", "python3-torch",
+               "python3-pytest", "python3-matplotlib"}
+PYTHON_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
+               "torch": "python3-torch"}
+
+
+def _imported_modules(paths) -> set[str]:
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_package_xml_declares_what_the_node_imports_and_nothing_else():
+    """Every ROS package and Python library the node, its core and its launch file import is an
+    exec_depend, every exec_depend is imported, and every key is a real rosdep key."""
+    root = ET.parse(REPO / "package.xml").getroot()
+    exec_deps = {e.text for e in root.iter("exec_depend")}
+    assert exec_deps | {e.text for e in root.iter("test_depend")} <= ROSDEP_KEYS
+    runtime = [p for p in (REPO / "dasiamrpn_ros").glob("*.py") if p.name not in ("testing.py", "bench_latency.py")]
+    runtime += [p for p in sorted((REPO / "dasiamrpn_core").glob("*.py")) if not p.name.startswith("demo")]
+    runtime += [LAUNCH_FILE]   # (the demo, evaluation and training are not the node: requirements.txt)
+    imported = _imported_modules(runtime)
+    stdlib = set(sys.stdlib_module_names)
+    needed = {PYTHON_KEYS.get(m, m) for m in imported - stdlib - {"dasiamrpn_core", "dasiamrpn_ros", "__future__"}}
+    assert needed == exec_deps, f"imported but not declared: {needed - exec_deps}; declared, not imported: " \
+                                f"{exec_deps - needed}"

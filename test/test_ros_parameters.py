@@ -18,8 +18,8 @@ YAML = REPO / "config" / "tracker.yaml"
 
 def yaml_parameters() -> dict:
     data = yaml.safe_load(YAML.read_text())
-    assert list(data) == ["dasiamrpn_tracker"], "the file configures the dasiamrpn_tracker node only"
-    return data["dasiamrpn_tracker"]["ros__parameters"]
+    assert list(data) == ["/**"], "the file applies to any node name (a renamed or namespaced tracker too)"
+    return data["/**"]["ros__parameters"]
 
 
 def test_yaml_lists_every_parameter_with_its_default():
