@@ -36,6 +36,7 @@ setup(
         "console_scripts": [
             "dasiamrpn-track = dasiamrpn_core.cli.track:main",
             "dasiamrpn-bench = dasiamrpn_core.cli.bench:main",
+            "dasiamrpn-export = dasiamrpn_core.export:main",
             "dasiamrpn-demo = dasiamrpn_core.demo:main",
             "dasiamrpn-eval = dasiamrpn_core.evaluation.cli:eval_main",
             "dasiamrpn-report = dasiamrpn_core.evaluation.cli:report_main",

@@ -73,6 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="dasiamrpn,siamrpn,longterm")
     parser.add_argument("--peers", default="nano,csrt,kcf")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", default="torch", help="comma list of torch, onnxruntime, openvino")
     parser.add_argument("--out", type=Path, default=REPO / "output" / "peers")
     parser.add_argument("--all-targets", action="store_true",
                         help="also score second annotated targets (Jogging-target2); default: one per folder")
@@ -88,8 +89,9 @@ def main(argv=None) -> int:
         folders = {p.name for p in seq_root.iterdir() if p.is_dir()}
         sequences = [s for s in sequences if s.name in folders]
     cfg = OPEConfig()
-    trackers = {f"ours-{m}": (lambda m=m: load_tracker(args.checkpoint, device="cpu", mode=m))
-                for m in args.modes.split(",")}
+    trackers = {f"ours-{m}" + (f"-{b}" if b != "torch" else ""):
+                (lambda m=m, b=b: load_tracker(args.checkpoint, device="cpu", mode=m, backend=b, threads=args.threads))
+                for m in args.modes.split(",") for b in args.backend.split(",")}
     trackers.update({p: (lambda p=p: OpenCVTracker(p, args.shared / "peers")) for p in args.peers.split(",")})
     table: dict[str, dict[str, dict]] = {}
     boxes_of: dict[tuple[str, str], np.ndarray] = {}

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .config import MODES, TrackerConfig
-from .tracker import TRACKERS, SiamRPNTracker
+from .checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
+from .config import MODES, TrackerConfig, siamrpn_params_from_dict
+from .runtime import ExportError, export_for, load_exported_net, resolve_backend
+from .tracker import TRACKERS, SiamRPNTracker, resolve_device
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "siamrpn_compact.pth"     # AlexNet, trained from scratch
@@ -29,12 +30,15 @@ def default_checkpoint() -> Path:
 
 def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "auto",
                  mode: str = "dasiamrpn", preset: str | None = None, half: bool = False,
-                 **overrides) -> SiamRPNTracker:
+                 backend: str = "torch", threads: int = 0, **overrides) -> SiamRPNTracker:
     """Build a tracker from a checkpoint.
 
-    checkpoint: official DaSiamRPN ``*.model`` (bare state dict) or a project checkpoint; ``None``
-        loads the bundled default model.
+    checkpoint: official DaSiamRPN ``*.model`` (bare state dict), a project checkpoint, or an export
+        directory of ``dasiamrpn-export``; ``None`` loads the bundled default model.
     device: "auto" (CUDA when available), "cpu" or "cuda[:N]".
+    backend: "torch" (PyTorch), "onnxruntime" or "openvino" (CPU; a checkpoint file is exported
+        once into ~/.cache/dasiamrpn, or $DASIAMRPN_CACHE), or "auto" (the fastest installed for the
+        device; ``describe()`` says which). ``threads``: the runtime's threads (0: torch's setting).
     mode: "siamrpn" (vanilla, numerically the original), "dasiamrpn" (distractor-aware) or
         "longterm" (distractor-aware with the local-to-global search).
     preset: for official files, the tracking preset "big" | "vot" | "otb" (default from the file).
@@ -44,9 +48,23 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
     path = default_checkpoint() if checkpoint is None else Path(checkpoint)
-    loaded = load_checkpoint(path, preset=preset)
+    is_export = path.is_dir()
+    backend = resolve_backend("auto" if is_export and backend == "torch" else backend, resolve_device(device))
+    if is_export and backend == "torch":
+        raise ExportError(f"{path} is an export: load it with backend='onnxruntime' or 'openvino' (or the "
+                          f"checkpoint file with backend='torch')")
+    if backend == "torch":
+        loaded = load_checkpoint(path, preset=preset)
+        net = loaded.net
+    else:
+        directory = path if is_export else export_for(path, preset)
+        net = load_exported_net(directory, backend, threads)
+        manifest = net.manifest
+        loaded = LoadedCheckpoint(None, siamrpn_params_from_dict(manifest["tracking"]), "export",
+                                  manifest["checkpoint"].get("preset"), {"export": str(directory)}, str(path))
     config = TrackerConfig(mode=mode, siamrpn=loaded.params).with_overrides(**overrides)
-    tracker = TRACKERS[mode](loaded.net, config, device=device, half=half)
+    tracker = TRACKERS[mode](net, config, device=device, half=half)
+    tracker.backend = backend
     # provenance only: the training-form network is not kept alive beside the inference form
     tracker.checkpoint = dataclasses.replace(loaded, net=None)
     return tracker
@@ -55,6 +73,6 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
 def describe(tracker: SiamRPNTracker) -> dict:
     """A small JSON-able description (model, mode, device) for logs and diagnostics."""
     loaded = getattr(tracker, "checkpoint", None)
-    return {"mode": tracker.mode, "device": str(tracker.device),
+    return {"mode": tracker.mode, "device": str(tracker.device), "backend": getattr(tracker, "backend", "torch"),
             "arch": tracker.net.spec.name, "checkpoint": getattr(loaded, "path", None),
             "params": dataclasses.asdict(tracker.params)}

@@ -36,7 +36,7 @@ class CheckpointError(ValueError):
 class LoadedCheckpoint:
     net: SiamRPN | SiamRPNLite
     params: SiamRPNParams
-    kind: str            # "official" or "project"
+    kind: str            # "official", "project" or "export" (dasiamrpn_core.runtime)
     preset: str | None   # official preset used, if any
     metadata: dict
     path: str

@@ -189,7 +189,26 @@ def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     return fused
 
 
-class InferenceNet(nn.Module):
+class TemplateSearch:
+    """The two calls a tracker makes on a network, and what an exported graph pair implements
+    (``dasiamrpn_core.runtime``): ``template`` at ``init``, ``search`` on every frame."""
+
+    spec: "ArchSpec | LiteArchSpec"
+
+    def template(self, z: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Template crop (1, 3, 127, 127) -> (template features, the head's kernels for this target)."""
+        z_f = self.features(z)
+        return z_f, self.fold_head(z_f)
+
+    def search(self, x: torch.Tensor, kernels: tuple[torch.Tensor, ...]
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Search crop (1, 3, S, S) and kernels -> (search features, box deltas, class logits)."""
+        x_f = self.features(x)
+        delta, logits = self.head(x_f, *kernels)
+        return x_f, delta, logits
+
+
+class InferenceNet(TemplateSearch, nn.Module):
     """Inference-only form of a trained :class:`SiamRPN` with linear layers folded ahead of time.
 
     * BatchNorm is folded into the preceding convolution.
@@ -227,23 +246,26 @@ class InferenceNet(nn.Module):
         return self.backbone(x.contiguous(memory_format=torch.channels_last))
 
     @torch.no_grad()
-    def fold_head(self, z_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def fold_head(self, z_f: torch.Tensor, compute_dtype: torch.dtype = torch.float64
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Template features (1, C, k, k) -> (weight (6A, C, k2, k2), bias (6A,)) of the folded head.
 
         Output channels: 0..4A-1 regression deltas (after ``regress_adjust``), 4A..6A-1 class logits.
+        ``compute_dtype``: float64 here; the ONNX export folds in float32 (the runtimes have no
+        float64 convolutions), within 1e-6 relative of it.
         """
         reg_k, cls_k = template_kernels(self, z_f)
-        reg_k, cls_k = reg_k[0].double(), cls_k[0].double()
-        w_r2, b_r2 = self.conv_r2.weight.double(), self.conv_r2.bias.double()
-        w_c2, b_c2 = self.conv_cls2.weight.double(), self.conv_cls2.bias.double()
+        reg_k, cls_k = reg_k[0].to(compute_dtype), cls_k[0].to(compute_dtype)
+        w_r2, b_r2 = self.conv_r2.weight.to(compute_dtype), self.conv_r2.bias.to(compute_dtype)
+        w_c2, b_c2 = self.conv_cls2.weight.to(compute_dtype), self.conv_cls2.bias.to(compute_dtype)
         # corr(conv(x, W2) + b2, K) == conv(x, conv_transpose(K, W2)) + sum(K * b2)
         w_reg = F.conv_transpose2d(reg_k, w_r2)
         b_reg = (reg_k.sum(dim=(2, 3)) * b_r2[None]).sum(dim=1)
         w_cls = F.conv_transpose2d(cls_k, w_c2)
         b_cls = (cls_k.sum(dim=(2, 3)) * b_c2[None]).sum(dim=1)
-        adj_w = self.regress_adjust.weight.double()[:, :, 0, 0]
+        adj_w = self.regress_adjust.weight.to(compute_dtype)[:, :, 0, 0]
         w_reg = torch.einsum("oc,cfst->ofst", adj_w, w_reg)
-        b_reg = adj_w @ b_reg + self.regress_adjust.bias.double()
+        b_reg = adj_w @ b_reg + self.regress_adjust.bias.to(compute_dtype)
         weight = torch.cat([w_reg, w_cls]).to(z_f.dtype).contiguous()
         bias = torch.cat([b_reg, b_cls]).to(z_f.dtype).contiguous()
         return weight, bias
@@ -368,7 +390,7 @@ def _fused(module: nn.Module) -> nn.Module:
     return module
 
 
-class LiteInferenceNet(nn.Module):
+class LiteInferenceNet(TemplateSearch, nn.Module):
     """Inference form of :class:`SiamRPNLite`: BatchNorm folded, channels-last, the template branch
     convolutions run once at ``init`` (``fold_head``)."""
 
@@ -385,8 +407,10 @@ class LiteInferenceNet(nn.Module):
         return self.backbone(x.contiguous(memory_format=torch.channels_last))
 
     @torch.no_grad()
-    def fold_head(self, z_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Template features -> (classification, regression) depth-wise kernels (1, C, k, k)."""
+    def fold_head(self, z_f: torch.Tensor, compute_dtype: torch.dtype | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Template features -> (classification, regression) depth-wise kernels (1, C, k, k)
+        (computed in the features' dtype: ``compute_dtype`` is accepted for a uniform call)."""
         zf = self.adjust(z_f)
         return self.cls.conv_kernel(zf).contiguous(), self.loc.conv_kernel(zf).contiguous()
 

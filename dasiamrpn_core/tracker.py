@@ -151,8 +151,7 @@ class SiamRPNTracker:
         hc_z = h + p.context_amount * (w + h)
         s_z = py2_round(np.sqrt(wc_z * hc_z))
         z_crop = get_subwindow(image, self.center, p.exemplar_size, s_z, self.pad_value)
-        self.template_features = self.net.features(self._to_tensor(z_crop))
-        self.head_kernels = self.net.fold_head(self.template_features)
+        self.template_features, self.head_kernels = self.net.template(self._to_tensor(z_crop))
         self._on_init()
 
     @torch.no_grad()
@@ -195,8 +194,7 @@ class SiamRPNTracker:
         d_search = (instance_size - p.exemplar_size) // 2
         s_x = s_z + 2 * (d_search / scale_z)
         x_crop = get_subwindow(image, center, instance_size, py2_round(s_x), self.pad_value)
-        x_f = self.net.features(self._to_tensor(x_crop))
-        delta_t, logits_t = self.net.head(x_f, *self.head_kernels)
+        x_f, delta_t, logits_t = self.net.search(self._to_tensor(x_crop), self.head_kernels)
         delta = delta_t.float().permute(1, 2, 3, 0).contiguous().view(4, -1).cpu().numpy()
         score = F.softmax(logits_t.float().permute(1, 2, 3, 0).contiguous().view(2, -1), dim=0)[1].cpu().numpy()
         anchors, window = self._geometry(instance_size)

@@ -14,8 +14,10 @@ from typing import Any, Iterable, Mapping, Optional
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from dasiamrpn_core.config import MODES, DistractorParams, LongTermParams
+from dasiamrpn_core.runtime import BACKENDS
 
 DEVICES = ("auto", "cpu", "cuda")
+BACKEND_CHOICES = ("auto",) + BACKENDS
 RELIABILITIES = ("best_effort", "reliable")
 
 
@@ -78,6 +80,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Empty: the bundled default model.", Applies.RELOAD),
     ParamSpec("device", "auto", "Inference device; auto = CUDA when available, else CPU.",
               Applies.RELOAD, choices=DEVICES),
+    ParamSpec("backend", "auto", "Inference backend: torch, onnxruntime or openvino (CPU), or auto = the "
+              "fastest installed for the device (logged at start).", Applies.RELOAD, choices=BACKEND_CHOICES),
     ParamSpec("mode", "dasiamrpn", "siamrpn (vanilla), dasiamrpn (distractor-aware) or longterm "
               "(distractor-aware with the local-to-global search; reports searching/lost).",
               Applies.RELOAD, choices=MODES),
@@ -123,6 +127,7 @@ class ModelSettings:
     checkpoint: Optional[str]   # None: the bundled model
     device: str
     mode: str
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class NodeSettings:
             raise ValueError("; ".join(problems))
         v = {name: (float(x) if isinstance(SPECS[name].default, float) else x) for name, x in values.items()}
         return NodeSettings(
-            model=ModelSettings(v["checkpoint"] or None, v["device"], v["mode"]),
+            model=ModelSettings(v["checkpoint"] or None, v["device"], v["mode"], v["backend"]),
             thresholds=Thresholds(**{name: v[name] for name in THRESHOLD_NAMES}),
             use_compressed=v["use_compressed"], image_reliability=v["image_reliability"],
             image_queue_depth=v["image_queue_depth"], frame_buffer_size=v["frame_buffer_size"],

@@ -32,7 +32,7 @@ from sensor_msgs.srv import SetCameraInfo
 from std_msgs.msg import Float32, Header, String
 from std_srvs.srv import Trigger
 
-from dasiamrpn_core import CheckpointError, describe, load_tracker
+from dasiamrpn_core import CheckpointError, ExportError, describe, load_tracker
 from dasiamrpn_core.visualize import annotate
 
 from .frame_buffer import BufferedFrame, FrameBuffer, Stamp
@@ -105,12 +105,12 @@ class TrackerNode(Node):
         self._track_failures = 0  # frames in a row on which tracking raised
         try:
             self._tracker = self._load_model(self._settings.model, self._settings.thresholds)
-        except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
+        except (CheckpointError, ExportError, ValueError, OSError, RuntimeError) as exc:
             raise StartupError(f"model failed to load: {exc}") from exc
         self._model_info = describe(self._tracker)
         self.get_logger().info(
             f"model {self._model_info['arch']} from {self._model_info['checkpoint']} on "
-            f"{self._model_info['device']}, mode {self._model_info['mode']}")
+            f"{self._model_info['device']}, backend {self._model_info['backend']}, mode {self._model_info['mode']}")
 
         # the current target; swapped under _session_lock, and every output is published under it,
         # so no output of a session goes out after ~/stop or a new ~/init_box has answered
@@ -213,7 +213,8 @@ class TrackerNode(Node):
 
     # -- model -------------------------------------------------------------------------------
     def _load_model(self, model: ModelSettings, thresholds: Thresholds):
-        return load_tracker(model.checkpoint, device=model.device, mode=model.mode, **thresholds.overrides())
+        return load_tracker(model.checkpoint, device=model.device, mode=model.mode, backend=model.backend,
+                            **thresholds.overrides())
 
     def _apply_thresholds(self) -> None:
         """Hand changed threshold parameters to the tracker (holding _tracker_lock, between frames)."""
@@ -472,7 +473,7 @@ class TrackerNode(Node):
             overhead_ms=view.overhead_ms, stamp_age_ms=view.stamp_age_ms,
             frames_received=view.received, frames_tracked=view.tracked, frames_dropped=buffer.dropped,
             frames_rejected=view.rejected, device=str(info["device"]),
-            model=f"{info['arch']} ({info['checkpoint']})", mode=str(info["mode"]),
+            model=f"{info['arch']} ({info['checkpoint']}, {info['backend']})", mode=str(info["mode"]),
             message="; ".join([state] + reasons + [f"pending: {self._notice}"] * bool(self._notice)
                               + [f"last problem: {self._last_problem}"] * bool(self._last_problem)),
             level=level,

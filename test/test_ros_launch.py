@@ -137,6 +137,8 @@ ROSDEP_KEYS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "
                "geometry_msgs", "diagnostic_msgs", "vision_msgs", "cv_bridge", "ament_index_python", "launch",
                "launch_ros", "python3-numpy", "python3-opencv", "python3-yaml", "python3-tqdm", "python3-torch",
                "python3-pytest", "python3-matplotlib"}
+# optional inference backends (pip only, no rosdep key; backend=auto uses them when installed)
+OPTIONAL = {"onnxruntime", "openvino", "onnx"}
 PYTHON_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
                "torch": "python3-torch"}
 
@@ -163,6 +165,7 @@ def test_package_xml_declares_what_the_node_imports_and_nothing_else():
     runtime += [LAUNCH_FILE]   # (the demo, evaluation and training are not the node: requirements.txt)
     imported = _imported_modules(runtime)
     stdlib = set(sys.stdlib_module_names)
-    needed = {PYTHON_KEYS.get(m, m) for m in imported - stdlib - {"dasiamrpn_core", "dasiamrpn_ros", "__future__"}}
+    own = {"dasiamrpn_core", "dasiamrpn_ros", "__future__"}
+    needed = {PYTHON_KEYS.get(m, m) for m in imported - stdlib - own - OPTIONAL}
     assert needed == exec_deps, f"imported but not declared: {needed - exec_deps}; declared, not imported: " \
                                 f"{exec_deps - needed}"

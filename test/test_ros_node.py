@@ -97,7 +97,7 @@ def test_node_adds_no_error(tmp_path, official_weights, source, mode, frames, en
         images += [np.full_like(images[0], 128)] * BLANK_FRAMES
     with DomainLease() as lease:
         node = start_node(lease.domain_id, tmp_path / "node.log",
-                          {"checkpoint": str(checkpoint), "mode": mode, "device": "cpu", **extra})
+                          {"checkpoint": str(checkpoint), "mode": mode, "device": "cpu", "backend": "torch", **extra})
         probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC)
         try:
             probe.wait_ready(node)

@@ -95,5 +95,5 @@ def test_valid_changes():
 def test_applies_classes_are_as_documented():
     restart = {p.name for p in PARAMS if p.applies is Applies.RESTART}
     reload = {p.name for p in PARAMS if p.applies is Applies.RELOAD}
-    assert reload == {"checkpoint", "device", "mode"}
+    assert reload == {"checkpoint", "device", "backend", "mode"}
     assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period"}

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
+from ..runtime import BACKENDS, installed
 from ..demo_sequence import make_sequence
 
 REPO_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -48,10 +49,10 @@ def _stats(seconds: list[float]) -> dict:
 
 
 def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], box, repeats: int,
-                  force_search: bool = False) -> dict:
+                  force_search: bool = False, backend: str = "torch", threads: int = 0) -> dict:
     overrides = ({"failure_threshold": 1.01, "failure_patience": 0, "recovery_threshold": 1.01}
                  if force_search else {})
-    tracker = load_tracker(checkpoint, device="cpu", mode=mode, **overrides)
+    tracker = load_tracker(checkpoint, device="cpu", mode=mode, backend=backend, threads=threads, **overrides)
     init_times, track_times = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--official-dir", type=Path, default=Path(tempfile.gettempdir()) / "dasiamrpn_bench_weights",
                         help="where official-format weights are found or generated")
     parser.add_argument("--nets", default="compact,lite,vot,big", help="comma list of compact, lite, vot, big")
+    parser.add_argument("--backend", default="torch",
+                        help=f"comma list of {', '.join(BACKENDS)} (the same model on each, side by side)")
+    parser.add_argument("--modes", default="siamrpn,dasiamrpn,longterm,longterm-search")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -94,18 +98,31 @@ def main(argv: list[str] | None = None) -> int:
     if not nets:
         print("no networks to benchmark (no bundled model and no ../shared/reference)", file=sys.stderr)
         return 2
+    backends = args.backend.split(",")
+    for backend in backends:
+        if backend not in BACKENDS or not installed(backend):
+            print(f"backend {backend!r} is not available (one of {', '.join(BACKENDS)}, installed)", file=sys.stderr)
+            return 2
     print(f"torch {torch.__version__}, {args.threads} threads, {args.frames} frames of the 640x480 demo sequence")
-    print(f"{'net':8} {'mode':10} {'median ms':>10} {'p95 ms':>8} {'FPS':>7} {'init ms':>8}")
+    print(f"{'net':8} {'backend':12} {'mode':16} {'median ms':>10} {'p95 ms':>8} {'FPS':>7} {'init ms':>8} "
+          f"{'RSS MiB':>8}")
     results = {}
     for name, path in nets.items():
-        for mode in ("siamrpn", "dasiamrpn", "longterm", "longterm-search"):
-            r = bench_tracker(path, mode.split("-")[0], seq.frames, box, args.repeats,
-                              force_search=mode.endswith("search"))
-            results[f"{name}/{mode}"] = r
-            print(f"{name:8} {mode:10} {r['median_ms']:10.1f} {r['p95_ms']:8.1f} {r['fps']:7.1f} {r['init_ms']:8.1f}"
-                  + (f"  (search crop {r['search_instance_size']} px)" if "search_instance_size" in r else ""))
+        for mode in args.modes.split(","):
+            for backend in backends:   # backends side by side per mode: the machine's drift hits all alike
+                r = bench_tracker(path, mode.split("-")[0], seq.frames, box, args.repeats,
+                                  force_search=mode.endswith("search"), backend=backend, threads=args.threads)
+                r["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+                results[f"{name}/{backend}/{mode}"] = r
+                print(f"{name:8} {backend:12} {mode:16} {r['median_ms']:10.1f} {r['p95_ms']:8.1f} {r['fps']:7.1f} "
+                      f"{r['init_ms']:8.1f} {r['peak_rss_mib']:8.0f}"
+                      + (f"  (search crop {r['search_instance_size']} px)" if "search_instance_size" in r else ""))
+            if len(backends) > 1:
+                base = results[f"{name}/{backends[0]}/{mode}"]["median_ms"]
+                print(" " * 8 + "speed-up over " + backends[0] + ": " + ", ".join(
+                    f"{b} {base / results[f'{name}/{b}/{mode}']['median_ms']:.2f}x" for b in backends[1:]))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"peak RSS {rss:.0f} MiB")
+    print(f"peak RSS {rss:.0f} MiB (the process's; the RSS column is cumulative in run order)")
     if args.json:
         args.json.write_text(json.dumps({"threads": args.threads, "results": results, "peak_rss_mib": rss}, indent=1))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import MODES
+from ..runtime import BACKENDS
 
 
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +15,9 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=("big", "vot", "otb"), default=None,
                         help="tracking preset for official checkpoints (default: from the file name)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--backend", default="torch", choices=BACKENDS + ("auto",),
+                        help="inference backend: torch, onnxruntime or openvino (CPU), auto = the fastest "
+                             "installed (default: %(default)s)")
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         source = FrameSource(args.source)
-        tracker = load_tracker(args.checkpoint, device=args.device, mode=args.mode, preset=args.preset)
+        tracker = load_tracker(args.checkpoint, device=args.device, mode=args.mode, preset=args.preset,
+                               backend=args.backend, threads=args.threads or 0)
     except (ValueError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

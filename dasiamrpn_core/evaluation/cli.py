@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from ..runtime import BACKENDS
 from .baselines import IdentityTracker
 from .config import DEFAULT_VOT_YEAR, EAO_INTERVALS, POLYGON_INIT_RULES, PROTOCOLS, EvalConfig, SupervisedConfig
 from .datasets import DATASETS
@@ -76,7 +77,7 @@ def _tracker(args) -> tuple[object, dict]:
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
     overrides = _overrides(args.set)
-    spec = TrackerSpec(str(path), args.mode, args.device, args.preset, overrides)
+    spec = TrackerSpec(str(path), args.mode, args.device, args.preset, overrides, args.backend)
     identity = {"checkpoint_sha256": _sha256(path), "mode": args.mode, "preset": args.preset,
                 "overrides": {k: v for k, v in overrides}, "device": args.device}
     label = f"{path.stem} ({args.mode})"
@@ -98,6 +99,8 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="dasiamrpn", choices=MODES, help="tracker mode (default dasiamrpn)")
     p.add_argument("--preset", choices=("big", "vot", "otb"), help="tracking preset for official checkpoints")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
+    p.add_argument("--backend", default="torch", choices=BACKENDS + ("auto",),
+                   help="inference backend (default torch; the results' identity does not depend on it)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a tracking parameter, e.g. --set window_influence=0.4 (repeatable)")
     p.add_argument("--baseline", choices=("identity",),

@@ -44,11 +44,12 @@ class TrackerSpec:
     device: str = "auto"
     preset: str | None = None
     overrides: tuple[tuple[str, object], ...] = ()
+    backend: str = "torch"
 
     def __call__(self) -> Tracker:
         from ..api import load_tracker
         return load_tracker(self.checkpoint, device=self.device, mode=self.mode, preset=self.preset,
-                            **dict(self.overrides))
+                            backend=self.backend, **dict(self.overrides))
 
 
 def init_box(seq: Sequence, frame: int, rule: str) -> tuple[float, float, float, float]:

@@ -1,0 +1,180 @@
+"""Inference backends: the exported graphs (``dasiamrpn_core.export``) on ONNX Runtime or OpenVINO.
+
+A backend net implements the two calls the tracker makes (``models.TemplateSearch``): ``template``
+at ``init`` and ``search`` on every frame, with torch tensors in and out, so every mode
+(``siamrpn``, ``dasiamrpn``, ``longterm``) runs unchanged on it. ``torch`` is the PyTorch inference
+net itself. ONNX Runtime and OpenVINO are optional dependencies (``make setup`` installs both);
+``backend="auto"`` takes the fastest one installed for the device (see ``AUTO_ORDER``).
+
+Bad input is an :class:`ExportError` that names the file and the problem: a directory that is no
+export, a graph whose sha256 is not the manifest's (a graph of another export), a format or opset
+the runtime does not know, a backend that is not installed.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .export import FORMAT, FORMAT_VERSION, MANIFEST, export_onnx, sha256
+from .models import spec_from_dict
+
+BACKENDS = ("torch", "onnxruntime", "openvino")
+# fastest first, measured on this project's nets on a 2-core x86 CPU (README "Inference backends")
+AUTO_ORDER = {"cpu": ("openvino", "onnxruntime", "torch"), "cuda": ("torch",)}
+CACHE_ENV = "DASIAMRPN_CACHE"
+
+
+class ExportError(ValueError):
+    """An export cannot be used: the message names the file and the problem."""
+
+
+def installed(backend: str) -> bool:
+    if backend == "torch":
+        return True
+    return importlib.util.find_spec(backend) is not None
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``auto`` -> the fastest installed backend for the device; others are checked as given."""
+    if backend == "auto":
+        return next(b for b in AUTO_ORDER.get(device.type, ("torch",)) if installed(b))
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS} or 'auto'")
+    if not installed(backend):
+        raise ExportError(f"backend {backend!r} is not installed: pip install {backend} (the pinned version "
+                          f"is in requirements.txt)")
+    if backend != "torch" and device.type != "cpu":
+        raise ExportError(f"backend {backend!r} runs on the CPU here; use device='cpu' (or backend='torch' "
+                          f"on {device})")
+    return backend
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dasiamrpn") / "exports"
+
+
+def export_for(checkpoint: Path, preset: Optional[str]) -> Path:
+    """The ONNX export of a checkpoint: made once into the cache (keyed by the file's sha256)."""
+    key = f"{sha256(checkpoint)[:16]}_{preset or 'default'}_torch{torch.__version__}"
+    out = cache_dir() / key
+    if not (out / MANIFEST).exists():
+        export_onnx(checkpoint, out, preset=preset)
+    return out
+
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST
+    if not path.exists():
+        raise ExportError(f"{directory} is not an export: no {MANIFEST} (make one with dasiamrpn-export)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise ExportError(f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}, "
+                          f"expected {FORMAT!r} version {FORMAT_VERSION}")
+    for name, graph in manifest["graphs"].items():
+        file = Path(directory) / graph["file"]
+        if not file.exists():
+            raise ExportError(f"{file}: the {name} graph of this export is missing")
+        if sha256(file) != graph["sha256"]:
+            raise ExportError(f"{file}: its sha256 is not the one in {path} (a graph of another export, or "
+                              f"a damaged file); export again with dasiamrpn-export")
+    return manifest
+
+
+class ExportedNet:
+    """The exported graph pair on a runtime; torch tensors in and out (``TemplateSearch``)."""
+
+    backend = "?"
+
+    def __init__(self, directory: Path, threads: int = 0):
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory)
+        self.spec = spec_from_dict(self.manifest["arch"])
+        self.threads = threads or torch.get_num_threads()
+        self._traced = int(self.manifest["traced_instance_size"])
+        self._modulus = int(self.manifest["size_modulus"])
+        graphs = self.manifest["graphs"]
+        self._template = self._load(self.directory / graphs["template"]["file"])
+        self._search = self._load(self.directory / graphs["search"]["file"])
+
+    # -- the interface the tracker uses --------------------------------------------------------
+    def inference(self) -> "ExportedNet":
+        return self
+
+    def to(self, device, dtype=None) -> "ExportedNet":
+        return self
+
+    def template(self, z: torch.Tensor):
+        z_f, k0, k1 = self._run(self._template, {"z": _array(z)})
+        return torch.from_numpy(z_f), (torch.from_numpy(k0), torch.from_numpy(k1))
+
+    def search(self, x: torch.Tensor, kernels):
+        size = x.shape[-1]
+        if (size - self._traced) % self._modulus:
+            raise ExportError(f"{self.directory}: search crop of {size} px, but this export runs crops of "
+                              f"{self._traced} + k * {self._modulus} px only (the trunk's padding is traced)")
+        feeds = {"x": _array(x), "kernel0": _array(kernels[0]), "kernel1": _array(kernels[1])}
+        return tuple(torch.from_numpy(a) for a in self._run(self._search, feeds))
+
+    # -- per runtime ---------------------------------------------------------------------------
+    def _load(self, path: Path):
+        raise NotImplementedError
+
+    def _run(self, session, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().float().cpu().numpy())
+
+
+class OnnxRuntimeNet(ExportedNet):
+    backend = "onnxruntime"
+
+    def _load(self, path: Path):
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # the runtime's own errors (opset, graph) name neither file nor cause clearly
+            raise ExportError(f"{path}: ONNX Runtime {ort.__version__} cannot load it: {exc}") from exc
+
+    def _run(self, session, feeds):
+        return session.run(None, feeds)
+
+
+class OpenVinoNet(ExportedNet):
+    backend = "openvino"
+
+    def _load(self, path: Path):
+        import openvino as ov
+        core = ov.Core()
+        try:
+            model = core.compile_model(core.read_model(str(path)), "CPU",
+                                       {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"})
+        except Exception as exc:  # the runtime's own errors name neither file nor cause clearly
+            raise ExportError(f"{path}: OpenVINO {ov.__version__} cannot load it: {exc}") from exc
+        return model.create_infer_request(), [o.get_any_name() for o in model.outputs]
+
+    def _run(self, session, feeds):
+        request, names = session
+        result = request.infer(feeds)
+        by_name = {k.get_any_name(): v for k, v in result.items()}
+        return [np.array(by_name[n]) for n in names]
+
+
+RUNTIME_NETS = {"onnxruntime": OnnxRuntimeNet, "openvino": OpenVinoNet}
+
+
+def load_exported_net(directory: Path, backend: str, threads: int = 0) -> ExportedNet:
+    return RUNTIME_NETS[backend](directory, threads)

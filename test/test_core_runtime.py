@@ -1,0 +1,182 @@
+"""ONNX export and the ONNX Runtime / OpenVINO backends (dasiamrpn_core.export, .runtime).
+
+* the exported graphs give the torch network's outputs within 1e-4 (relative) on the same crops,
+  for the official architecture, the bundled compact model and the lite model;
+* every mode tracks on every backend with boxes within 0.1 px of the torch backend's;
+* bad exports are an ExportError naming the file and the problem, never a crash in the runtime.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dasiamrpn_core import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, ExportError, describe, load_tracker
+from dasiamrpn_core import runtime
+from dasiamrpn_core.checkpoint import load_checkpoint
+from dasiamrpn_core.export import MANIFEST, SEARCH_FILE, TEMPLATE_FILE, export_onnx, sha256
+from dasiamrpn_core.runtime import load_exported_net
+
+RUNTIMES = ("onnxruntime", "openvino")
+REL_TOL = 1e-4
+BOX_TOL_PX = 0.1
+FRAMES = 25
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def checkpoints(official_weights):
+    return {"official_vot": official_weights("vot"), "compact": DEFAULT_CHECKPOINT, "lite": LITE_CHECKPOINT}
+
+
+@pytest.fixture(scope="module")
+def exports(checkpoints, tmp_path_factory):
+    root = tmp_path_factory.mktemp("exports")
+    return {name: export_onnx(path, root / name) for name, path in checkpoints.items()}
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+@pytest.mark.parametrize("name", ["official_vot", "compact", "lite"])
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_graph_outputs_equal_torch_on_the_same_crops(checkpoints, exports, name, backend):
+    loaded = load_checkpoint(checkpoints[name])
+    net = loaded.net.inference().eval()
+    exported = load_exported_net(exports[name], backend, threads=2)
+    gen = torch.Generator().manual_seed(0)
+    p = loaded.params
+    z = torch.rand(1, 3, p.exemplar_size, p.exemplar_size, generator=gen) * 255
+    z_f, kernels = net.template(z)
+    e_zf, e_kernels = exported.template(z)
+    assert _rel(e_zf, z_f) < REL_TOL
+    for got, want in zip(e_kernels, kernels):
+        assert got.shape == want.shape and _rel(got, want.to(got.dtype)) < REL_TOL
+    stride = net.spec.stride
+    for size in (p.instance_size, p.instance_size + 4 * stride):   # longterm grows the crop by strides
+        x = torch.rand(1, 3, size, size, generator=gen) * 255
+        for got, want in zip(exported.search(x, kernels), net.search(x, kernels)):
+            assert got.shape == want.shape and _rel(got, want) < REL_TOL, (size, _rel(got, want))
+
+
+@pytest.mark.parametrize("mode", ["siamrpn", "dasiamrpn", "longterm"])
+@pytest.mark.parametrize("name", ["compact", "lite"])
+def test_every_mode_tracks_the_same_on_every_backend(checkpoints, exports, demo_seq, mode, name):
+    boxes = {}
+    for backend in ("torch",) + RUNTIMES:
+        source = checkpoints[name] if backend == "torch" else exports[name]
+        tracker = load_tracker(source, device="cpu", mode=mode, backend=backend, threads=2)
+        assert describe(tracker)["backend"] == backend
+        tracker.init(demo_seq.frames[0], demo_seq.boxes[0])
+        boxes[backend] = np.array([tracker.track(f).box for f in demo_seq.frames[1:FRAMES]])
+    for backend in RUNTIMES:
+        worst = float(np.abs(boxes[backend] - boxes["torch"]).max())
+        assert worst < BOX_TOL_PX, f"{backend}: {worst:.4f} px"
+
+
+def test_a_checkpoint_file_is_exported_once_into_the_cache(tmp_path):
+    tracker = load_tracker(LITE_CHECKPOINT, device="cpu", backend="onnxruntime")
+    (export_dir,) = (tmp_path / "cache" / "exports").iterdir()
+    assert tracker.checkpoint.metadata["export"] == str(export_dir)
+    stamp = (export_dir / MANIFEST).stat().st_mtime_ns
+    load_tracker(LITE_CHECKPOINT, device="cpu", backend="openvino")
+    assert (export_dir / MANIFEST).stat().st_mtime_ns == stamp
+
+
+def test_auto_takes_an_installed_runtime_on_the_cpu_and_torch_on_cuda():
+    assert runtime.resolve_backend("auto", torch.device("cpu")) == "openvino"
+    assert runtime.resolve_backend("auto", torch.device("cuda")) == "torch"
+
+
+def test_export_cli(tmp_path):
+    out = tmp_path / "export"
+    result = subprocess.run([sys.executable, "-m", "dasiamrpn_core.export", "--checkpoint", str(LITE_CHECKPOINT),
+                             "--format", "onnx", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["arch"]["name"] == "SiamRPNLite0" and manifest["checkpoint"]["sha256"] == sha256(LITE_CHECKPOINT)
+    bad = subprocess.run([sys.executable, "-m", "dasiamrpn_core.export", "--checkpoint", str(tmp_path / "none.pth"),
+                          "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "none.pth" in bad.stderr
+
+
+def _copy(export, tmp_path):
+    return shutil.copytree(export, tmp_path / "copy")
+
+
+def test_not_an_export(tmp_path):
+    with pytest.raises(ExportError, match=f"{tmp_path}.*is not an export: no {MANIFEST}"):
+        load_tracker(tmp_path, device="cpu", backend="onnxruntime")
+
+
+def test_a_graph_of_another_export_is_refused(exports, tmp_path):
+    mixed = _copy(exports["compact"], tmp_path)
+    shutil.copy(exports["lite"] / SEARCH_FILE, mixed / SEARCH_FILE)
+    with pytest.raises(ExportError, match=f"{SEARCH_FILE}: its sha256 is not the one in"):
+        load_tracker(mixed, device="cpu", backend="onnxruntime")
+
+
+def test_a_missing_graph_and_a_foreign_manifest(exports, tmp_path):
+    copy = _copy(exports["compact"], tmp_path)
+    (copy / TEMPLATE_FILE).unlink()
+    with pytest.raises(ExportError, match=f"{TEMPLATE_FILE}: the template graph of this export is missing"):
+        load_tracker(copy, device="cpu", backend="openvino")
+    manifest = json.loads((copy / MANIFEST).read_text())
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(ExportError, match="format 'dasiamrpn-onnx' version 99"):
+        load_tracker(copy, device="cpu", backend="openvino")
+
+
+def _rewrite(copy, data: bytes):
+    (copy / SEARCH_FILE).write_bytes(data)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["graphs"]["search"]["sha256"] = sha256(copy / SEARCH_FILE)
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_an_opset_the_runtime_does_not_know(exports, tmp_path):
+    import onnx
+    copy = _copy(exports["compact"], tmp_path)
+    model = onnx.load(str(copy / SEARCH_FILE))
+    model.opset_import[0].version = 999
+    _rewrite(copy, model.SerializeToString())
+    with pytest.raises(ExportError, match=f"{SEARCH_FILE}: ONNX Runtime .* cannot load it"):
+        load_tracker(copy, device="cpu", backend="onnxruntime")
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_a_damaged_graph(exports, tmp_path, backend):
+    copy = _copy(exports["compact"], tmp_path)
+    _rewrite(copy, (copy / SEARCH_FILE).read_bytes()[:5000])   # truncated, with a matching manifest
+    manifest = json.loads((copy / MANIFEST).read_text())
+    assert manifest["graphs"]["search"]["sha256"] == sha256(copy / SEARCH_FILE)
+    with pytest.raises(ExportError, match=f"{SEARCH_FILE}: .* cannot load it"):
+        load_tracker(copy, device="cpu", backend=backend)
+
+
+def test_a_search_crop_the_export_cannot_run(exports):
+    net = load_exported_net(exports["lite"], "onnxruntime")
+    _, kernels = net.template(torch.zeros(1, 3, 127, 127))
+    with pytest.raises(ExportError, match="search crop of 256 px, but this export runs crops of 255 \\+ k \\* 16"):
+        net.search(torch.zeros(1, 3, 256, 256), kernels)
+
+
+def test_backend_not_installed_or_unknown(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+        load_tracker(LITE_CHECKPOINT, device="cpu", backend="tensorflow")
+    monkeypatch.setattr(runtime.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ExportError, match="backend 'openvino' is not installed: pip install openvino"):
+        load_tracker(LITE_CHECKPOINT, device="cpu", backend="openvino")
+    assert runtime.resolve_backend("auto", torch.device("cpu")) == "torch"
+    with pytest.raises(ExportError, match="is an export: load it with backend='onnxruntime'"):
+        load_tracker(tmp_path, device="cpu")
