@@ -9,7 +9,7 @@ import torch
 
 from .checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from .config import MODES, TrackerConfig, siamrpn_params_from_dict
-from .runtime import ExportError, export_for, load_exported_net, resolve_backend
+from .runtime import ExportError, export_for, load_exported_net, read_manifest, resolve_backend
 from .tracker import TRACKERS, SiamRPNTracker, resolve_device
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -49,12 +49,14 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
     path = default_checkpoint() if checkpoint is None else Path(checkpoint)
     is_export = path.is_dir()
-    backend = resolve_backend("auto" if is_export and backend == "torch" else backend, resolve_device(device))
+    loaded = None if is_export else load_checkpoint(path, preset=preset)
+    family = read_manifest(path)["arch"].get("family", "alexnet") if is_export else loaded.net.spec.family
+    backend = resolve_backend("auto" if is_export and backend == "torch" else backend, resolve_device(device),
+                              family)
     if is_export and backend == "torch":
-        raise ExportError(f"{path} is an export: load it with backend='onnxruntime' or 'openvino' (or the "
-                          f"checkpoint file with backend='torch')")
+        raise ExportError(f"{path} is an export, which runs on onnxruntime or openvino: neither is installed "
+                          f"(pip install onnxruntime openvino), or load its checkpoint file with backend='torch'")
     if backend == "torch":
-        loaded = load_checkpoint(path, preset=preset)
         net = loaded.net
     else:
         directory = path if is_export else export_for(path, preset)

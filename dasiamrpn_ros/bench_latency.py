@@ -26,7 +26,7 @@ import torch
 from std_msgs.msg import Header
 from tqdm import tqdm
 
-from dasiamrpn_core import load_tracker
+from dasiamrpn_core import BACKENDS, load_tracker
 from dasiamrpn_core.demo_sequence import make_sequence
 
 from .image_conversion import bgr_to_image
@@ -53,6 +53,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m dasiamrpn_ros.bench_latency", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="model file (default: the bundled model)")
     parser.add_argument("--mode", default="dasiamrpn", choices=("siamrpn", "dasiamrpn", "longterm"))
+    parser.add_argument("--backend", default="auto", choices=("auto",) + BACKENDS,
+                        help="inference backend of the node and of the direct track (default auto)")
     parser.add_argument("--frames", type=int, default=100, help="timed frames (default 100)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed frames first (default 5)")
     parser.add_argument("--encoding", default="bgr8", help="image encoding published (default bgr8)")
@@ -76,8 +78,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     count = args.warmup + args.frames + 1
     frames = [sequence.frames[i % len(sequence.frames)] for i in range(count)]
     box = tuple(int(round(v)) for v in sequence.boxes[0])
-    tracker = load_tracker(args.checkpoint, device="cpu", mode=args.mode)
-    params = {"device": "cpu", "mode": args.mode, "checkpoint": args.checkpoint or "", "image_reliability": args.qos}
+    tracker = load_tracker(args.checkpoint, device="cpu", mode=args.mode, backend=args.backend)
+    params = {"device": "cpu", "mode": args.mode, "checkpoint": args.checkpoint or "", "image_reliability": args.qos,
+              "backend": tracker.backend}
     e2e, direct = [], []
     # the node tracks on a worker thread; so does the direct measurement (here the main thread's
     # OpenMP team measured ~1.7x slower than a worker thread's on the shared 2-core machine)
@@ -119,7 +122,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result = {
         "image": f"{frames[0].shape[1]}x{frames[0].shape[0]} {args.encoding}", "mode": args.mode,
         "qos": args.qos, "fastdds_profile": os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE", "default"),
-        "model": str(tracker.checkpoint.path), "torch_threads": torch.get_num_threads(),
+        "model": str(tracker.checkpoint.path), "backend": tracker.backend, "torch_threads": torch.get_num_threads(),
         "end_to_end": stats_ms(e2e), "direct_track": stats_ms(direct),
         "overhead_per_frame": stats_ms(overhead),
         "overhead_of_medians_ms": round((statistics.median(e2e) - statistics.median(direct)) * 1e3, 2),

@@ -16,8 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("onnxruntime", reason="optional backend: pip install -r requirements.txt")
+pytest.importorskip("openvino", reason="optional backend: pip install -r requirements.txt")
+
 from dasiamrpn_core import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, ExportError, describe, load_tracker
-from dasiamrpn_core import runtime
+from dasiamrpn_core import runtime  # noqa: E402
 from dasiamrpn_core.checkpoint import load_checkpoint
 from dasiamrpn_core.export import MANIFEST, SEARCH_FILE, TEMPLATE_FILE, export_onnx, sha256
 from dasiamrpn_core.runtime import load_exported_net
@@ -93,9 +96,11 @@ def test_a_checkpoint_file_is_exported_once_into_the_cache(tmp_path):
     assert (export_dir / MANIFEST).stat().st_mtime_ns == stamp
 
 
-def test_auto_takes_an_installed_runtime_on_the_cpu_and_torch_on_cuda():
-    assert runtime.resolve_backend("auto", torch.device("cpu")) == "openvino"
-    assert runtime.resolve_backend("auto", torch.device("cuda")) == "torch"
+def test_auto_takes_the_fastest_installed_backend_for_the_net_and_device():
+    assert runtime.resolve_backend("auto", torch.device("cpu"), "efficientnet_lite0") == "openvino"
+    assert runtime.resolve_backend("auto", torch.device("cpu"), "alexnet") == "torch"
+    assert runtime.resolve_backend("auto", torch.device("cuda"), "efficientnet_lite0") == "torch"
+    assert describe(load_tracker(LITE_CHECKPOINT, device="cpu", backend="auto"))["backend"] == "openvino"
 
 
 def test_export_cli(tmp_path):
@@ -171,12 +176,12 @@ def test_a_search_crop_the_export_cannot_run(exports):
         net.search(torch.zeros(1, 3, 256, 256), kernels)
 
 
-def test_backend_not_installed_or_unknown(monkeypatch, tmp_path):
+def test_backend_not_installed_or_unknown(monkeypatch, exports):
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
         load_tracker(LITE_CHECKPOINT, device="cpu", backend="tensorflow")
     monkeypatch.setattr(runtime.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ExportError, match="backend 'openvino' is not installed: pip install openvino"):
         load_tracker(LITE_CHECKPOINT, device="cpu", backend="openvino")
     assert runtime.resolve_backend("auto", torch.device("cpu")) == "torch"
-    with pytest.raises(ExportError, match="is an export: load it with backend='onnxruntime'"):
-        load_tracker(tmp_path, device="cpu")
+    with pytest.raises(ExportError, match="is an export, which runs on onnxruntime or openvino: neither"):
+        load_tracker(exports["lite"], device="cpu")

@@ -49,27 +49,42 @@ def _stats(seconds: list[float]) -> dict:
 
 
 def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], box, repeats: int,
-                  force_search: bool = False, backend: str = "torch", threads: int = 0) -> dict:
+                  force_search: bool = False, backends: tuple[str, ...] = ("torch",), threads: int = 0
+                  ) -> dict[str, dict]:
+    """Per backend: median/p95 ``track`` ms, FPS and median ``init`` ms. The backends take turns, one
+    whole run each per repeat, so a shared machine's drift hits them alike (turns per frame would
+    charge each runtime the idle spinning of the others' thread pools)."""
     overrides = ({"failure_threshold": 1.01, "failure_patience": 0, "recovery_threshold": 1.01}
                  if force_search else {})
-    tracker = load_tracker(checkpoint, device="cpu", mode=mode, backend=backend, threads=threads, **overrides)
-    init_times, track_times = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    trackers = {b: load_tracker(checkpoint, device="cpu", mode=mode, backend=b, threads=threads, **overrides)
+                for b in backends}
+    init_times: dict[str, list[float]] = {b: [] for b in backends}
+    track_times: dict[str, list[float]] = {b: [] for b in backends}
+    for b, tracker in trackers.items():   # warm-up: first-use costs (graph compilation) are not timed
         tracker.init(frames[0], box)
-        init_times.append(time.perf_counter() - t0)
-        for frame in frames[1:]:
-            t0 = time.perf_counter()
+        for frame in frames[1:4]:
             tracker.track(frame)
-            track_times.append(time.perf_counter() - t0)
-    warm = track_times[3:] if len(track_times) > 6 else track_times
-    if force_search:  # only frames at the largest search region
-        warm = track_times[len(track_times) // 2:]
-    out = _stats(warm)
-    out["init_ms"] = float(np.median(init_times) * 1000.0)
-    if force_search:
-        out["search_instance_size"] = tracker.search_size
-    return out
+    for _ in range(repeats):
+        for b, tracker in trackers.items():
+            t0 = time.perf_counter()
+            tracker.init(frames[0], box)
+            init_times[b].append(time.perf_counter() - t0)
+            run = []
+            for frame in frames[1:]:
+                t0 = time.perf_counter()
+                tracker.track(frame)
+                run.append(time.perf_counter() - t0)
+            # longterm-search: only the frames at the largest search region (the second half)
+            track_times[b] += run[len(run) // 2:] if force_search else run
+    results = {}
+    for b in backends:
+        warm = track_times[b]
+        out = _stats(warm)
+        out["init_ms"] = float(np.median(init_times[b]) * 1000.0)
+        if force_search:
+            out["search_instance_size"] = trackers[b].search_size
+        results[b] = out
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name, path in nets.items():
         for mode in args.modes.split(","):
-            for backend in backends:   # backends side by side per mode: the machine's drift hits all alike
-                r = bench_tracker(path, mode.split("-")[0], seq.frames, box, args.repeats,
-                                  force_search=mode.endswith("search"), backend=backend, threads=args.threads)
+            per_backend = bench_tracker(path, mode.split("-")[0], seq.frames, box, args.repeats,
+                                        force_search=mode.endswith("search"), backends=tuple(backends),
+                                        threads=args.threads)
+            for backend, r in per_backend.items():
                 r["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
                 results[f"{name}/{backend}/{mode}"] = r
                 print(f"{name:8} {backend:12} {mode:16} {r['median_ms']:10.1f} {r['p95_ms']:8.1f} {r['fps']:7.1f} "
@@ -122,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(" " * 8 + "speed-up over " + backends[0] + ": " + ", ".join(
                     f"{b} {base / results[f'{name}/{b}/{mode}']['median_ms']:.2f}x" for b in backends[1:]))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"peak RSS {rss:.0f} MiB (the process's; the RSS column is cumulative in run order)")
+    print(f"peak RSS {rss:.0f} MiB (the process's; the RSS column is cumulative in run order, all backends of a mode together)")
     if args.json:
         args.json.write_text(json.dumps({"threads": args.threads, "results": results, "peak_rss_mib": rss}, indent=1))
     return 0
