@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench gpu-check
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt setup.py ros_interfaces/build.py \
@@ -24,3 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/dasiamrpn-bench
+
+# on a GPU machine: CUDA tests, CUDA latency per precision, TensorRT FP16 engines (benchmarks/gpu_check.py)
+gpu-check: $(STAMP)
+	$(VPY) benchmarks/gpu_check.py

@@ -1,18 +1,23 @@
 """The core's console scripts, run as users run them (subprocesses)."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from conftest import REPO, require_shared
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+def run(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env=env)
 
 
 def test_track_cli_on_an_image_folder(tmp_path, model_path):
@@ -65,3 +70,17 @@ def test_bench_prints_latency_table(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "median ms" in out.stdout and "vot" in out.stdout and "longterm-search" in out.stdout
     assert (tmp_path / "b.json").exists()
+
+
+def test_bench_compares_backends_side_by_side(tmp_path):
+    pytest.importorskip("openvino", reason="optional backend: pip install -r requirements.txt")
+    out = run("dasiamrpn_core.cli.bench", "--nets", "lite", "--frames", "6", "--backend", "torch,openvino",
+              "--modes", "dasiamrpn", "--json", str(tmp_path / "b.json"), cwd=REPO,
+              env_extra={"DASIAMRPN_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr
+    assert "speed-up over torch: openvino" in out.stdout
+    results = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert set(results) == {"lite/torch/dasiamrpn", "lite/openvino/dasiamrpn"}
+    assert all(r["median_ms"] > 0 and r["p95_ms"] >= r["median_ms"] and r["peak_rss_mib"] > 0 for r in results.values())
+    bad = run("dasiamrpn_core.cli.bench", "--nets", "lite", "--backend", "tensorflow", cwd=REPO)
+    assert bad.returncode == 2 and "backend 'tensorflow' is not available" in bad.stderr
