@@ -11,6 +11,9 @@ before handing a message to the bridge, so both give the same pixels:
   must be positive, otherwise :class:`ImageConversionError` names the problem;
 * compressed grey, alpha or 16-bit images come back from its decoder with 1, 4 channels or
   uint16 although ``bgr8`` was asked for: they are normalised here.
+
+The encodings that camera drivers publish and neither bridge handles alike (packed YUV 4:2:2,
+NV21, Bayer mosaics) are converted here with OpenCV (``CAMERA_CODES``), after the same checks.
 """
 from __future__ import annotations
 
@@ -38,10 +41,15 @@ class ImageConversionError(ValueError):
 class EncodingLayout:
     channels: int
     bytes_per_channel: int
+    rows_num: int = 1      # data rows = height * rows_num / rows_den (NV21: a full-size Y plane
+    rows_den: int = 1      # and a half-height interleaved VU plane)
 
     @property
     def bytes_per_pixel(self) -> int:
         return self.channels * self.bytes_per_channel
+
+    def data_rows(self, height: int) -> int:
+        return height * self.rows_num // self.rows_den
 
 
 # The encodings the node accepts (others are rejected with the list below in the error).
@@ -52,7 +60,33 @@ SUPPORTED_ENCODINGS: dict[str, EncodingLayout] = {
     "bgra8": EncodingLayout(4, 1),
     "rgba8": EncodingLayout(4, 1),
     "mono16": EncodingLayout(1, 2),
+    # camera encodings, converted with OpenCV (CAMERA_CODES); names as in sensor_msgs/image_encodings
+    "yuv422": EncodingLayout(2, 1),        # UYVY
+    "uyvy": EncodingLayout(2, 1),
+    "yuv422_yuy2": EncodingLayout(2, 1),   # YUYV
+    "yuyv": EncodingLayout(2, 1),
+    "nv21": EncodingLayout(1, 1, 3, 2),    # Y plane, then V/U interleaved at half resolution
+    "bayer_rggb8": EncodingLayout(1, 1),
+    "bayer_bggr8": EncodingLayout(1, 1),
+    "bayer_gbrg8": EncodingLayout(1, 1),
+    "bayer_grbg8": EncodingLayout(1, 1),
+    "bayer_rggb16": EncodingLayout(1, 2),
+    "bayer_bggr16": EncodingLayout(1, 2),
+    "bayer_gbrg16": EncodingLayout(1, 2),
+    "bayer_grbg16": EncodingLayout(1, 2),
 }
+# encoding -> OpenCV conversion to BGR (OpenCV 4.14's explicit Bayer names give the top-left 2x2
+# pattern as ROS names it)
+CAMERA_CODES: dict[str, int] = {
+    "yuv422": cv2.COLOR_YUV2BGR_UYVY, "uyvy": cv2.COLOR_YUV2BGR_UYVY,
+    "yuv422_yuy2": cv2.COLOR_YUV2BGR_YUY2, "yuyv": cv2.COLOR_YUV2BGR_YUY2,
+    "nv21": cv2.COLOR_YUV2BGR_NV21,
+    "bayer_rggb8": cv2.COLOR_BayerRGGB2BGR, "bayer_bggr8": cv2.COLOR_BayerBGGR2BGR,
+    "bayer_gbrg8": cv2.COLOR_BayerGBRG2BGR, "bayer_grbg8": cv2.COLOR_BayerGRBG2BGR,
+    "bayer_rggb16": cv2.COLOR_BayerRGGB2BGR, "bayer_bggr16": cv2.COLOR_BayerBGGR2BGR,
+    "bayer_gbrg16": cv2.COLOR_BayerGBRG2BGR, "bayer_grbg16": cv2.COLOR_BayerGRBG2BGR,
+}
+EVEN_WIDTH = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv", "nv21")   # two pixels share their chroma
 TARGET_ENCODING = "bgr8"
 UINT16_TO_UINT8 = 255.0 / 65535.0  # the C++ cv_bridge's scaling between 16- and 8-bit images
 
@@ -65,14 +99,18 @@ def check_image_layout(msg: Image) -> EncodingLayout:
             "encoding", f"unsupported encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
     if msg.width == 0 or msg.height == 0:
         raise ImageConversionError("size", f"zero-sized image ({msg.width}x{msg.height})")
+    if msg.encoding in EVEN_WIDTH and (msg.width % 2 or (msg.encoding == "nv21" and msg.height % 2)):
+        raise ImageConversionError("size", f"{msg.encoding} needs an even width{' and height' * (msg.encoding == 'nv21')}, "
+                                           f"got {msg.width}x{msg.height}")
     row_bytes = msg.width * layout.bytes_per_pixel
     if msg.step < row_bytes:
         raise ImageConversionError(
             "step", f"step {msg.step} is smaller than one row of {msg.width} {msg.encoding} pixels "
             f"({row_bytes} bytes)")
-    if msg.step * msg.height != len(msg.data):
+    rows = layout.data_rows(msg.height)
+    if msg.step * rows != len(msg.data):
         raise ImageConversionError(
-            "data", f"step x height = {msg.step} x {msg.height} = {msg.step * msg.height} bytes, but the "
+            "data", f"step x rows = {msg.step} x {rows} = {msg.step * rows} bytes, but the "
             f"data holds {len(msg.data)} bytes")
     return layout
 
@@ -82,9 +120,10 @@ def _pixels(msg: Image, layout: EncodingLayout) -> np.ndarray:
     dtype = np.dtype(np.uint16 if layout.bytes_per_channel == 2 else np.uint8)
     if layout.bytes_per_channel > 1:
         dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
-    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
+    height = layout.data_rows(msg.height)
+    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(height, msg.step)
     rows = rows[:, :msg.width * layout.bytes_per_pixel]
-    shape = (msg.height, msg.width) + ((layout.channels,) if layout.channels > 1 else ())
+    shape = (height, msg.width) + ((layout.channels,) if layout.channels > 1 else ())
     pixels = np.ascontiguousarray(rows).view(dtype).reshape(shape)
     return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
 
@@ -119,6 +158,11 @@ def _bridge_ready(msg: Image, layout: EncodingLayout) -> Image:
 def image_to_bgr(msg: Image, bridge: CvBridge) -> np.ndarray:
     """Decode ``msg`` to a contiguous BGR uint8 (H, W, 3) array or raise ImageConversionError."""
     layout = check_image_layout(msg)
+    if msg.encoding in CAMERA_CODES:
+        pixels = _pixels(msg, layout)
+        if pixels.dtype == np.uint16:
+            pixels = scale_16_to_8(pixels)
+        return np.ascontiguousarray(cv2.cvtColor(pixels, CAMERA_CODES[msg.encoding]))
     ready = _bridge_ready(msg, layout)
     try:
         bgr = bridge.imgmsg_to_cv2(ready, desired_encoding=TARGET_ENCODING)
@@ -175,6 +219,12 @@ def bgr_to_image(image: np.ndarray, encoding: str = TARGET_ENCODING, header=None
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected a BGR uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+    if encoding in CAMERA_CODES:
+        msg = _image_message(Image(), camera_pixels(image, encoding), encoding)
+        msg.height = image.shape[0]
+        if header is not None:
+            msg.header = header
+        return msg
     if encoding not in _FROM_BGR:
         raise ValueError(f"unsupported encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
     code = _FROM_BGR[encoding]
@@ -185,3 +235,46 @@ def bgr_to_image(image: np.ndarray, encoding: str = TARGET_ENCODING, header=None
     if header is not None:
         msg.header = header
     return msg
+
+
+JPEG_QUALITY = 85   # ~/debug_image/compressed
+
+
+def bgr_to_compressed(image: np.ndarray, header=None) -> CompressedImage:
+    """A JPEG ``sensor_msgs/CompressedImage`` of a BGR frame (remote viewing of the debug image)."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ImageConversionError("encode", f"JPEG encoding failed for an image of shape {image.shape}")
+    msg = CompressedImage(format="jpeg")
+    msg.data = array.array("B", data.tobytes())
+    if header is not None:
+        msg.header = header
+    return msg
+
+
+_BAYER_OFFSETS = {"rggb": ((0, 0), (1, 1)), "bggr": ((1, 1), (0, 0)), "gbrg": ((1, 0), (0, 1)),
+                  "grbg": ((0, 1), (1, 0))}   # (row, col) of the red and of the blue sample in a 2x2 cell
+
+
+def camera_pixels(image: np.ndarray, encoding: str) -> np.ndarray:
+    """A BGR frame as a camera driver would send it in ``encoding`` (for the replay camera and tests):
+    packed YUV 4:2:2, NV21 (H*3/2 rows) or a Bayer mosaic (16-bit: x257)."""
+    h, w = image.shape[:2]
+    if encoding in ("yuv422", "uyvy"):
+        return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_UYVY)
+    if encoding in ("yuv422_yuy2", "yuyv"):
+        return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_YUY2)
+    if encoding == "nv21":
+        i420 = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)      # Y (h rows), U (h/4 rows), V (h/4 rows)
+        y, u, v = i420[:h], i420[h:h + h // 4].reshape(-1), i420[h + h // 4:].reshape(-1)
+        vu = np.empty(u.size * 2, np.uint8)
+        vu[0::2], vu[1::2] = v, u
+        return np.concatenate([y, vu.reshape(h // 2, w)])
+    if encoding.startswith("bayer_"):
+        pattern = encoding[6:10]
+        (rr, rc), (br, bc) = _BAYER_OFFSETS[pattern]
+        mosaic = image[:, :, 1].copy()                          # green everywhere, then red and blue
+        mosaic[rr::2, rc::2] = image[rr::2, rc::2, 2]
+        mosaic[br::2, bc::2] = image[br::2, bc::2, 0]
+        return mosaic.astype(np.uint16) * np.uint16(257) if encoding.endswith("16") else mosaic
+    raise ValueError(f"not a camera encoding: {encoding!r}")

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point32, PolygonStamped
+from geometry_msgs.msg import Point, Point32, PolygonStamped
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import Header
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import ImageMarker
 
 try:
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
@@ -70,6 +71,46 @@ def detections(header: Header, box: Sequence[float] | None, score: float, target
         det.results = [hypothesis]
         msg.detections = [det]
     return msg
+
+
+MARKER_NS = "dasiamrpn"
+MARKER_LINE_PX = 2.0
+MARKER_COLOURS = {"tracking": ColorRGBA(r=0.0, g=1.0, b=0.0, a=1.0),
+                  "searching": ColorRGBA(r=1.0, g=0.6, b=0.0, a=1.0)}
+
+
+def image_marker(header: Header, box: Sequence[float] | None, target_id: int, state: str) -> ImageMarker:
+    """The box as a closed polygon for an image overlay in RViz/Foxglove (id = the target id);
+    a REMOVE marker when there is no box (lost)."""
+    marker = ImageMarker(header=header, ns=MARKER_NS, id=int(target_id), type=ImageMarker.POLYGON,
+                         scale=MARKER_LINE_PX)
+    if box is None:
+        marker.action = ImageMarker.REMOVE
+        return marker
+    marker.action = ImageMarker.ADD
+    marker.points = [Point(x=cx, y=cy, z=0.0) for cx, cy in box_corners(box)]
+    marker.outline_color = MARKER_COLOURS.get(state, MARKER_COLOURS["searching"])
+    return marker
+
+
+@dataclass(frozen=True)
+class ChosenDetection:
+    box: tuple[float, float, float, float]   # x, y, w, h in pixels
+    score: float
+    class_id: str
+
+
+def choose_detection(msg, class_id: str, min_score: float) -> Optional[ChosenDetection]:
+    """The highest-scoring hypothesis of ``class_id`` ("" = any) scoring at least ``min_score``."""
+    best: Optional[ChosenDetection] = None
+    for det in msg.detections:
+        for result in det.results:
+            hypothesis = result.hypothesis
+            if (class_id and hypothesis.class_id != class_id) or hypothesis.score < min_score:
+                continue
+            if best is None or hypothesis.score > best.score:
+                best = ChosenDetection(detection_box(det), float(hypothesis.score), hypothesis.class_id)
+    return best
 
 
 def detection_box(det) -> tuple[float, float, float, float]:

@@ -7,6 +7,7 @@ Defaults of the tracker thresholds come from the core's config dataclasses (one 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Iterable, Mapping, Optional
@@ -16,7 +17,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from dasiamrpn_core.config import MODES, DistractorParams, LongTermParams
 from dasiamrpn_core.runtime import BACKENDS
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 BACKEND_CHOICES = ("auto",) + BACKENDS
 RELIABILITIES = ("best_effort", "reliable")
 
@@ -36,12 +37,16 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     float_range: Optional[tuple[float, float]] = None
     int_range: Optional[tuple[int, int]] = None
+    pattern: str = ""            # a regular expression the whole string value must match
+    pattern_text: str = ""       # ... said in words in the error
 
     def descriptor(self) -> ParameterDescriptor:
         desc = ParameterDescriptor(name=self.name, description=self.description)
         constraints = [f"applies: {self.applies.value}"]
         if self.choices:
             constraints.append(f"one of {', '.join(self.choices)}")
+        if self.pattern_text:
+            constraints.append(self.pattern_text)
         if self.float_range is not None:
             desc.floating_point_range = [FloatingPointRange(
                 from_value=float(self.float_range[0]), to_value=float(self.float_range[1]), step=0.0)]
@@ -61,6 +66,8 @@ class ParamSpec:
             return f"{self.name} must be {kind}, got {type(value).__name__} {value!r}"
         if self.choices and value not in self.choices:
             return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            return f"{self.name} must be {self.pattern_text}, got {value!r}"
         if self.float_range is not None:
             lo, hi = self.float_range
             if not math.isfinite(value) or not lo <= value <= hi:
@@ -78,8 +85,12 @@ UNIT = (0.0, 1.0)
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", "", "Model file: a project checkpoint or an official DaSiamRPN *.model. "
               "Empty: the bundled default model.", Applies.RELOAD),
-    ParamSpec("device", "auto", "Inference device; auto = CUDA when available, else CPU.",
-              Applies.RELOAD, choices=DEVICES),
+    ParamSpec("device", "auto", "Inference device; auto = CUDA when available, else CPU; cuda:N picks a GPU.",
+              Applies.RELOAD, pattern=DEVICE_PATTERN, pattern_text="auto, cpu, cuda or cuda:N"),
+    ParamSpec("half", False, "float16 inference on CUDA (Jetson: about 2x); ignored on the CPU (logged).",
+              Applies.RELOAD),
+    ParamSpec("threads", 0, "CPU threads of the network (torch intra-op threads, or the runtime's); "
+              "0 = torch's default (the number of cores).", Applies.RELOAD, int_range=(0, 256)),
     ParamSpec("backend", "auto", "Inference backend: torch, onnxruntime or openvino (CPU), or auto = the "
               "fastest installed for the device (logged at start).", Applies.RELOAD, choices=BACKEND_CHOICES),
     ParamSpec("mode", "dasiamrpn", "siamrpn (vanilla), dasiamrpn (distractor-aware) or longterm "
@@ -99,6 +110,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("image_timeout", 1.0, "Seconds without an image while tracking before /diagnostics "
               "warns (the camera stopped or the link dropped).", Applies.LIVE, float_range=(0.01, 3600.0)),
     ParamSpec("label", "target", "class_id of the tracked target in ~/detections.", Applies.LIVE),
+    ParamSpec("init_class_id", "", "~/init_detections: only detections of this class_id start tracking "
+              "(empty: any class).", Applies.LIVE),
+    ParamSpec("init_min_score", 0.5, "~/init_detections: the lowest detection score that starts tracking.",
+              Applies.LIVE, float_range=UNIT),
+    ParamSpec("reinit_on_lost", False, "longterm: once the state is lost (after lost_after_frames of "
+              "search), the next matching ~/init_detections re-initialises (a new target id).", Applies.LIVE),
     ParamSpec("publish_debug_image", True, "Publish ~/debug_image (computed only while subscribed).",
               Applies.LIVE),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", Applies.RESTART,
@@ -128,6 +145,8 @@ class ModelSettings:
     device: str
     mode: str
     backend: str = "torch"
+    half: bool = False
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,9 @@ class NodeSettings:
     frame_buffer_max_mb: float
     image_timeout: float
     label: str
+    init_class_id: str
+    init_min_score: float
+    reinit_on_lost: bool
     publish_debug_image: bool
     diagnostics_period: float
 
@@ -170,11 +192,13 @@ class NodeSettings:
             raise ValueError("; ".join(problems))
         v = {name: (float(x) if isinstance(SPECS[name].default, float) else x) for name, x in values.items()}
         return NodeSettings(
-            model=ModelSettings(v["checkpoint"] or None, v["device"], v["mode"], v["backend"]),
+            model=ModelSettings(v["checkpoint"] or None, v["device"], v["mode"], v["backend"], v["half"],
+                                v["threads"]),
             thresholds=Thresholds(**{name: v[name] for name in THRESHOLD_NAMES}),
             use_compressed=v["use_compressed"], image_reliability=v["image_reliability"],
             image_queue_depth=v["image_queue_depth"], frame_buffer_size=v["frame_buffer_size"],
             frame_buffer_max_mb=v["frame_buffer_max_mb"], image_timeout=v["image_timeout"], label=v["label"],
+            init_class_id=v["init_class_id"], init_min_score=v["init_min_score"], reinit_on_lost=v["reinit_on_lost"],
             publish_debug_image=v["publish_debug_image"], diagnostics_period=v["diagnostics_period"])
 
 

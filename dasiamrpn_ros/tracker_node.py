@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import rclpy
+import torch
 from cv_bridge import CvBridge
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PolygonStamped
@@ -28,6 +29,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
+from visualization_msgs.msg import ImageMarker
 from sensor_msgs.srv import SetCameraInfo
 from std_msgs.msg import Float32, Header, String
 from std_srvs.srv import Trigger
@@ -36,11 +38,11 @@ from dasiamrpn_core import CheckpointError, ExportError, describe, load_tracker
 from dasiamrpn_core.visualize import annotate
 
 from .frame_buffer import BufferedFrame, FrameBuffer, Stamp
-from .image_conversion import (ImageConversionError, bgr_to_image, check_image_layout, compressed_to_bgr,
-                               image_to_bgr)
+from .image_conversion import (ImageConversionError, bgr_to_compressed, bgr_to_image, check_image_layout,
+                               compressed_to_bgr, image_to_bgr)
 from .faults import Faults
-from .messages import (VISION_MSGS_ERROR, Detection2DArray, DiagnosticsSnapshot, box_polygon,
-                       detections, diagnostics_array, image_qos)
+from .messages import (VISION_MSGS_ERROR, Detection2DArray, DiagnosticsSnapshot, box_polygon, choose_detection,
+                       detections, diagnostics_array, image_marker, image_qos)
 from .node_stats import NodeStats
 from .parameters import PARAMS, SPECS, ModelSettings, NodeSettings, Thresholds, check_changes
 from .rate_limited_log import RateLimitedLog
@@ -142,9 +144,14 @@ class TrackerNode(Node):
         self._box_pub = self.create_publisher(PolygonStamped, "~/box", 10)
         self._score_pub = self.create_publisher(Float32, "~/score", 10)
         self._state_pub = self.create_publisher(String, "~/state", 10)
+        self._marker_pub = self.create_publisher(ImageMarker, "~/marker", 10)
         self._debug_pub = self.create_publisher(Image, "~/debug_image", 1)
+        self._debug_compressed_pub = self.create_publisher(CompressedImage, "~/debug_image/compressed", 1)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_service(SetCameraInfo, "~/init_box", self._on_init_box, callback_group=self._init_group)
+        if VISION_MSGS_ERROR is None:   # a detector starts (and, once lost, restarts) tracking
+            self.create_subscription(Detection2DArray, "~/init_detections", self._on_init_detections, 10,
+                                     callback_group=self._init_group)
         self.create_service(Trigger, "~/stop", self._on_stop, callback_group=self._stop_group)
         self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics,
                           callback_group=self._diagnostics_group)
@@ -213,8 +220,14 @@ class TrackerNode(Node):
 
     # -- model -------------------------------------------------------------------------------
     def _load_model(self, model: ModelSettings, thresholds: Thresholds):
-        return load_tracker(model.checkpoint, device=model.device, mode=model.mode, backend=model.backend,
-                            **thresholds.overrides())
+        if model.threads:
+            torch.set_num_threads(model.threads)
+        tracker = load_tracker(model.checkpoint, device=model.device, mode=model.mode, backend=model.backend,
+                               half=model.half, threads=model.threads, **thresholds.overrides())
+        if model.half and tracker.dtype != torch.float16:
+            self.get_logger().info(f"half is ignored on {tracker.device} (float16 runs on CUDA with the "
+                                   f"torch backend only)")
+        return tracker
 
     def _apply_thresholds(self) -> None:
         """Hand changed threshold parameters to the tracker (holding _tracker_lock, between frames)."""
@@ -295,7 +308,8 @@ class TrackerNode(Node):
             box = None
         state = result.state if box is not None else "lost"
         debug = None
-        if self._settings.publish_debug_image and self._debug_pub.get_subscription_count() > 0:
+        if self._settings.publish_debug_image and (self._debug_pub.get_subscription_count() > 0
+                                                   or self._debug_compressed_pub.get_subscription_count() > 0):
             text = None if box is not None else f"{state} {result.score:.2f}"
             debug = annotate(image, box, float(result.score), state, text=text)
         with self._session_lock:   # the outputs go out only while this session is still the current one
@@ -317,8 +331,12 @@ class TrackerNode(Node):
         self._score_pub.publish(Float32(data=score))
         self._state_pub.publish(String(data=session.state))
         self._box_pub.publish(box_polygon(header, box))
+        self._marker_pub.publish(image_marker(header, box, session.target_id, session.state))
         if debug is not None:
-            self._debug_pub.publish(bgr_to_image(debug, header=header))
+            if self._debug_pub.get_subscription_count() > 0:
+                self._debug_pub.publish(bgr_to_image(debug, header=header))
+            if self._debug_compressed_pub.get_subscription_count() > 0:
+                self._debug_compressed_pub.publish(bgr_to_compressed(debug, header=header))
         done_ns = time.monotonic_ns()
         stamp_age_ns = self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)
         self._stats.on_tracked((done_ns - frame.received_ns) / NS_PER_MS, track_ns / NS_PER_MS,
@@ -346,9 +364,42 @@ class TrackerNode(Node):
         return ("no target was being tracked" if session is None
                 else f"still tracking target {session.target_id}")
 
+    def _on_init_detections(self, msg) -> None:
+        """A detector's output starts tracking when idle (and, with reinit_on_lost, once lost)."""
+        settings = self._settings
+        with self._session_lock:
+            session = self._session
+            state = session.state if session is not None else "idle"
+        if state != "idle" and not (state == "lost" and settings.reinit_on_lost):
+            return
+        chosen = choose_detection(msg, settings.init_class_id, settings.init_min_score)
+        if chosen is None:
+            return
+        with self._service_call():
+            try:
+                outcome = self._init_target(Stamp.of(msg.header.stamp), chosen.box, clip=True)
+            except Exception as exc:  # never kill the node
+                outcome = InitOutcome(False, f"{type(exc).__name__} while initialising: {exc}")
+        what = f"detection {chosen.class_id!r} (score {chosen.score:.2f}, stamp {Stamp.of(msg.header.stamp)})"
+        if outcome.success:
+            self.get_logger().info(f"init from {what}: {outcome.message}")
+        else:
+            self._last_problem = f"init from {what} failed: {outcome.message}"
+            self._log_bad("init_detections", self._last_problem)
+
     def _init_box(self, request: SetCameraInfo.Request) -> InitOutcome:
         info = request.camera_info
-        stamp = Stamp.of(info.header.stamp)
+        roi = info.roi
+        return self._init_target(Stamp.of(info.header.stamp), (roi.x_offset, roi.y_offset, roi.width, roi.height),
+                                 (info.width, info.height))
+
+    def _init_target(self, stamp: Stamp, box, image_size: tuple[int, int] = (0, 0), clip: bool = False
+                     ) -> InitOutcome:
+        """Initialise on the buffered frame ``stamp`` (zero: the newest) with ``box`` = (x, y, w, h).
+
+        ``clip``: a detector's box is clipped to the image (it may reach past the border) and rounded;
+        a user's box must lie inside it.
+        """
         if self._buffer.newest() is None:
             return InitOutcome(False, "no image received yet on "
                                       f"{self._image_sub.topic_name}; cannot initialise")
@@ -361,17 +412,20 @@ class TrackerNode(Node):
         except ImageConversionError as exc:
             return InitOutcome(False, f"the frame stamped {frame.stamp} cannot be decoded: {exc}")
         height, width = image.shape[:2]
-        if (info.width or info.height) and (info.width, info.height) != (width, height):
-            return InitOutcome(False, f"camera_info says the box was drawn on a {info.width}x{info.height} "
+        if any(image_size) and tuple(image_size) != (width, height):
+            return InitOutcome(False, f"camera_info says the box was drawn on a {image_size[0]}x{image_size[1]} "
                                       f"image, but the frame stamped {frame.stamp} is {width}x{height}")
-        roi = info.roi
-        box = (roi.x_offset, roi.y_offset, roi.width, roi.height)
-        if roi.width == 0 or roi.height == 0:
-            return InitOutcome(False, f"empty box: roi width {roi.width}, height {roi.height} "
+        if clip:
+            x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+            x1 = min(width, int(round(box[0] + box[2])))
+            y1 = min(height, int(round(box[1] + box[3])))
+            box = (x0, y0, x1 - x0, y1 - y0)
+        x, y, w, h = box
+        if w <= 0 or h <= 0:
+            return InitOutcome(False, f"empty box: width {w}, height {h} "
                                       f"(set camera_info.roi x_offset, y_offset, width, height in pixels)")
-        if roi.x_offset + roi.width > width or roi.y_offset + roi.height > height:
-            return InitOutcome(False, f"box (x={roi.x_offset}, y={roi.y_offset}, w={roi.width}, "
-                                      f"h={roi.height}) is not inside the {width}x{height} image")
+        if x + w > width or y + h > height:
+            return InitOutcome(False, f"box (x={x}, y={y}, w={w}, h={h}) is not inside the {width}x{height} image")
         with self._session_lock:
             stops = self._stops
         settings = self._settings

@@ -64,7 +64,7 @@ def test_defaults_build_settings():
     ({"failure_patience": 2.5}, "failure_patience must be an integer"),
     ({"distractor_threshold": "high"}, "distractor_threshold must be a float"),
     ({"mode": "fast"}, "mode must be one of siamrpn, dasiamrpn, longterm"),
-    ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
+    ({"device": "tpu"}, "device must be auto, cpu, cuda or cuda:N"),
     ({"frame_buffer_size": 0}, "frame_buffer_size must be within [1, 600]"),
     ({"image_reliability": "reliable"}, "image_reliability is fixed at start-up: restart the node"),
     ({"use_compressed": True}, "use_compressed is fixed at start-up"),
@@ -95,5 +95,5 @@ def test_valid_changes():
 def test_applies_classes_are_as_documented():
     restart = {p.name for p in PARAMS if p.applies is Applies.RESTART}
     reload = {p.name for p in PARAMS if p.applies is Applies.RELOAD}
-    assert reload == {"checkpoint", "device", "backend", "mode"}
+    assert reload == {"checkpoint", "device", "backend", "mode", "half", "threads"}
     assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period"}
