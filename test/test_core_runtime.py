@@ -28,7 +28,7 @@ from dasiamrpn_core.runtime import load_exported_net
 RUNTIMES = ("onnxruntime", "openvino")
 REL_TOL = 1e-4
 BOX_TOL_PX = 0.1
-FRAMES = 25
+FRAMES = 12
 
 
 @pytest.fixture(autouse=True)

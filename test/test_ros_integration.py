@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -80,6 +81,11 @@ class Harness:
                 return msg
         raise AssertionError(self.node.output()[-2000:])
 
+    def rejected(self) -> int:
+        records = self.probe.snapshot("diagnostics")
+        return int({kv.key: kv.value for kv in records[-1].msg.status[0].values}["frames_rejected"]) \
+            if records else 0
+
     def received(self) -> int:
         records = self.probe.snapshot("diagnostics")
         return int({kv.key: kv.value for kv in records[-1].msg.status[0].values}["frames_received"]) \
@@ -99,37 +105,47 @@ class Harness:
         return found[0] if found else None
 
 
-def start(tmp_path: Path, lease: DomainLease, params: dict) -> Harness:
-    checkpoint = make_random_checkpoint(tmp_path / "random_vot.pth")
-    node = NodeProcess.tracker(lease.domain_id, tmp_path / "node.log",
-                               {"checkpoint": str(checkpoint), "device": "cpu", "diagnostics_period": 0.2, **params},
-                               params_file=REPO / "config" / "tracker.yaml", remap={"image": CAMERA_TOPIC})
-    probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC)
-    probe.wait_ready(node)
-    harness = Harness(node, probe)
-    assert probe.wait_until(lambda: harness.init_pub.get_subscription_count() > 0, WAIT_S)
-    return harness
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    """One node for the module (longterm mode; each test sets the live parameters it needs)."""
+    directory = tmp_path_factory.mktemp("ros_integration")
+    checkpoint = make_random_checkpoint(directory / "random_vot.pth")
+    with DomainLease() as lease:
+        process = NodeProcess.tracker(lease.domain_id, directory / "node.log",
+                                      {"checkpoint": str(checkpoint), "device": "cpu", "diagnostics_period": 0.2,
+                                       "mode": "longterm", "half": True, "threads": 1},
+                                      params_file=REPO / "config" / "tracker.yaml", remap={"image": CAMERA_TOPIC})
+        probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC)
+        try:
+            probe.wait_ready(process)
+            harness = Harness(process, probe)
+            assert probe.wait_until(lambda: harness.init_pub.get_subscription_count() > 0, WAIT_S)
+            yield harness
+        finally:
+            probe.close()
+            code = process.stop()
+        assert code == 0, process.output()
+
+
+DEFAULTS = {"init_class_id": "", "init_min_score": 0.5, "reinit_on_lost": False, "failure_threshold": 0.5,
+            "failure_patience": 3, "recovery_threshold": 0.65, "lost_after_frames": 30}
 
 
 @pytest.fixture
-def node_factory(tmp_path):
-    started = []
-
-    def make(params: dict) -> Harness:
-        lease = DomainLease()
-        harness = start(tmp_path, lease, params)
-        started.append((lease, harness))
-        return harness
-    yield make
-    for lease, harness in started:
-        harness.probe.close()
-        code = harness.node.stop()
-        lease.release()
-        assert code == 0, harness.node.output()
+def h(node):
+    """The module's node, idle, with these tests' default live parameters."""
+    assert node.probe.stop_tracking().success
+    assert all(r.successful for r in node.probe.set_parameters(DEFAULTS))
+    node.mark = len(node.node.output())
+    return node
 
 
-def test_a_detector_starts_tracking_with_its_best_matching_detection(node_factory):
-    h = node_factory({"mode": "siamrpn", "init_class_id": "person", "init_min_score": 0.5})
+def targets_started(h) -> list[int]:
+    return [int(t) for t in re.findall(r"tracking target (\d+)", h.node.output()[h.mark:])]
+
+
+def test_a_detector_starts_tracking_with_its_best_matching_detection(h):
+    assert all(r.successful for r in h.probe.set_parameters({"init_class_id": "person"}))
     stamp = h.buffered_frame().header.stamp
     h.init_pub.publish(detections_msg(stamp, ("person", 0.3, (5, 5, 20, 20)),        # below the threshold
                                       ("car", 0.99, (70, 40, 30, 30)),               # another class
@@ -137,33 +153,37 @@ def test_a_detector_starts_tracking_with_its_best_matching_detection(node_factor
                                       ("person", 0.6, (80, 10, 20, 20))))
     # the chosen detection's box, on the frame with the detections' stamp
     words = (f"init from detection 'person' (score 0.80, stamp {stamp.sec}.{stamp.nanosec:09d}): tracking "
-             f"target 1: box (x=30, y=20, w=40, h=36)")
-    assert h.node.wait_for_output(words, WAIT_S), h.node.output()[-2000:]
+             f"target {{}}: box (x=30, y=20, w=40, h=36)")
+    assert h.probe.wait_until(lambda: bool(targets_started(h)), WAIT_S), h.node.output()[-2000:]
+    target = targets_started(h)[0]
+    assert words.format(target) in h.node.output()
     out = h.tracked()
-    assert out.detections[0].id == "1" and out.detections[0].results[0].hypothesis.class_id == "target"
+    assert out.detections[0].id == str(target) and out.detections[0].results[0].hypothesis.class_id == "target"
     # markers overlay the same box with the target id
-    assert h.probe.wait_until(lambda: bool(h.records["marker"]), 10.0)
-    marker = h.records["marker"][-1]
-    assert marker.id == 1 and marker.type == marker.POLYGON and len(marker.points) == 4
+    assert h.probe.wait_until(lambda: any(m.id == target for m in h.records["marker"]), 10.0)
+    marker = [m for m in h.records["marker"] if m.id == target][-1]
+    assert marker.type == marker.POLYGON and len(marker.points) == 4
 
 
-def test_detections_below_the_threshold_start_nothing(node_factory):
-    h = node_factory({"mode": "siamrpn", "init_min_score": 0.9})
+def test_detections_below_the_threshold_start_nothing(h):
+    assert all(r.successful for r in h.probe.set_parameters({"init_min_score": 0.9}))
     stamp = h.buffered_frame().header.stamp
     h.init_pub.publish(detections_msg(stamp, ("person", 0.89, (30, 20, 40, 36))))
     time.sleep(1.0)
-    msg = h.frame()
-    h.probe.publish(msg)
+    before = len(h.probe.snapshot("detections"))
+    h.probe.publish(h.frame())
     time.sleep(1.0)
-    assert h.probe.snapshot("detections") == [] and "init from detection" not in h.node.output()
+    assert len(h.probe.snapshot("detections")) == before and targets_started(h) == []
 
 
 @pytest.mark.parametrize("reinit", [True, False])
-def test_reinit_on_lost(node_factory, reinit):
-    h = node_factory({"mode": "longterm", "reinit_on_lost": reinit, **LOST_FAST})
+def test_reinit_on_lost(h, reinit):
+    assert all(r.successful for r in h.probe.set_parameters({"reinit_on_lost": reinit, **LOST_FAST}))
     stamp = h.buffered_frame().header.stamp
     h.init_pub.publish(detections_msg(stamp, ("target", 0.9, (30, 20, 40, 36))))
-    assert h.tracked().detections[0].id == "1"
+    assert h.probe.wait_until(lambda: len(targets_started(h)) == 1, WAIT_S)
+    first = targets_started(h)[0]
+    assert h.tracked().detections[0].id == str(first)
     blank = np.full((*SIZE, 3), 128, np.uint8)
     for _ in range(40):   # blank frames: searching, then lost
         h.probe.publish(h.frame(blank))
@@ -175,18 +195,23 @@ def test_reinit_on_lost(node_factory, reinit):
     stamp = h.buffered_frame().header.stamp
     h.init_pub.publish(detections_msg(stamp, ("target", 0.9, (30, 20, 40, 36))))
     if reinit:
-        assert h.node.wait_for_output("tracking target 2", WAIT_S), h.node.output()[-2000:]
-        assert h.tracked().detections[0].id == "2"
+        assert h.probe.wait_until(lambda: len(targets_started(h)) == 2, WAIT_S), h.node.output()[-2000:]
+        assert targets_started(h)[1] == first + 1
+        assert h.tracked().detections[0].id == str(first + 1)
     else:
         time.sleep(1.5)
-        assert "tracking target 2" not in h.node.output()
+        assert targets_started(h) == [first]
 
 
-def test_compressed_debug_image(node_factory):
-    h = node_factory({"mode": "siamrpn"})
+def _start(h) -> None:
     stamp = h.buffered_frame().header.stamp
     h.init_pub.publish(detections_msg(stamp, ("target", 0.9, (30, 20, 40, 36))))
+    assert h.probe.wait_until(lambda: bool(targets_started(h)), WAIT_S)
     h.tracked()
+
+
+def test_compressed_debug_image(h):
+    _start(h)
     for _ in range(50):
         h.tracked()
         if h.records["jpeg"]:
@@ -198,18 +223,17 @@ def test_compressed_debug_image(node_factory):
 
 
 @pytest.mark.parametrize("encoding", ["yuv422_yuy2", "uyvy", "nv21", "bayer_rggb8", "bayer_grbg16"])
-def test_camera_encodings_are_tracked(node_factory, encoding):
-    h = node_factory({"mode": "siamrpn"})
-    stamp = h.buffered_frame().header.stamp
-    h.init_pub.publish(detections_msg(stamp, ("target", 0.9, (30, 20, 40, 36))))
-    h.tracked()
+def test_camera_encodings_are_tracked(h, encoding):
+    _start(h)
+    target = targets_started(h)[0]
+    rejected = h.rejected()
     out = h.tracked(encoding=encoding)
-    assert out.detections and out.detections[0].id == "1"
+    assert out.detections == [] or out.detections[0].id == str(target)   # tracked (or searching), not rejected
+    assert h.rejected() == rejected
 
 
-def test_half_on_the_cpu_is_ignored_with_a_notice_and_device_accepts_cuda_n(node_factory):
-    h = node_factory({"mode": "siamrpn", "half": True, "threads": 1})
-    assert h.node.wait_for_output("half is ignored on cpu", WAIT_S), h.node.output()[-2000:]
+def test_half_on_the_cpu_is_ignored_with_a_notice_and_device_accepts_cuda_n(h):
+    assert "half is ignored on cpu" in h.node.output()      # the node was started with half: true
     ok = h.probe.set_parameters({"device": "cuda:1"})[0]
     assert ok.successful   # accepted; applies (and would fail without that GPU) at the next init
     bad = h.probe.set_parameters({"device": "gpu0"})[0]

@@ -19,7 +19,7 @@ def test_parse_stamp():
 
 
 @pytest.mark.parametrize("argv", [["src", "--rate", "0"], ["src", "--start", "-1"], ["src", "--count", "0"],
-                                  ["src", "--encoding", "yuv422"]])
+                                  ["src", "--encoding", "32FC1"]])
 def test_replay_rejects_bad_options(argv):
     with pytest.raises(SystemExit):
         parse_args(argv)
