@@ -43,9 +43,11 @@ setup(
             "dasiamrpn-train = training.cli:main",
             "dasiamrpn-prepare = training.prepare:main",
             "dasiamrpn-tracker-node = dasiamrpn_ros.tracker_node:main",
+            "dasiamrpn-tracker-lifecycle-node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",
             # names used by `ros2 run dasiamrpn_ros <exe>` in a colcon workspace
             "tracker_node = dasiamrpn_ros.tracker_node:main",
+            "tracker_lifecycle_node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "replay_node = dasiamrpn_ros.replay_node:main",
         ],
     },

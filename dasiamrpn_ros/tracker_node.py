@@ -14,7 +14,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import rclpy
@@ -26,6 +26,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
@@ -80,9 +81,18 @@ class InitOutcome:
     message: str
 
 
-class TrackerNode(Node):
-    def __init__(self) -> None:
-        super().__init__(NODE_NAME)
+class TrackerCore:
+    """The tracker node's behaviour, over an rclpy node of either kind (a mixin: the class that uses
+    it also derives from ``Node`` or ``LifecycleNode``). The plain node runs all four steps at
+    construction; the lifecycle node maps them onto its transitions:
+
+    * :meth:`_declare` (construction): parameters, their callback, the node's state;
+    * :meth:`_configure`: load the model (``StartupError`` naming the reason);
+    * :meth:`_activate`: subscriptions, publishers, services, the diagnostics timer, the tracking thread;
+    * :meth:`_deactivate`: stop tracking and destroy what ``_activate`` made; :meth:`_cleanup`: drop the model.
+    """
+
+    def _declare(self) -> None:
         try:
             for spec in PARAMS:
                 self.declare_parameter(spec.name, spec.default, spec.descriptor())
@@ -100,19 +110,11 @@ class TrackerNode(Node):
         # ~/init_box builds and initialises a new tracker outside this lock and swaps it in only
         # once its init succeeded, so a failed init leaves the current target tracked.
         self._tracker_lock = threading.Lock()
-        self._loaded_model: ModelSettings = self._settings.model
-        self._applied_thresholds: Thresholds = self._settings.thresholds
+        self._tracker = None
+        self._model_info: dict = {}
         self._last_problem = ""   # the newest bad input / failure, for diagnostics
         self._notice = ""         # a pending model reload, for diagnostics
         self._track_failures = 0  # frames in a row on which tracking raised
-        try:
-            self._tracker = self._load_model(self._settings.model, self._settings.thresholds)
-        except (CheckpointError, ExportError, ValueError, OSError, RuntimeError) as exc:
-            raise StartupError(f"model failed to load: {exc}") from exc
-        self._model_info = describe(self._tracker)
-        self.get_logger().info(
-            f"model {self._model_info['arch']} from {self._model_info['checkpoint']} on "
-            f"{self._model_info['device']}, backend {self._model_info['backend']}, mode {self._model_info['mode']}")
 
         # the current target; swapped under _session_lock, and every output is published under it,
         # so no output of a session goes out after ~/stop or a new ~/init_box has answered
@@ -123,47 +125,91 @@ class TrackerNode(Node):
         self._last_image_ns = time.monotonic_ns()
         self._in_callbacks = 0   # service callbacks running now (shutdown does not wait for them)
         self._busy_lock = threading.Lock()
-
-        self._image_group = MutuallyExclusiveCallbackGroup()
-        self._init_group = MutuallyExclusiveCallbackGroup()   # init_box calls run one at a time ...
-        self._stop_group = MutuallyExclusiveCallbackGroup()   # ... and never delay a stop
-        self._diagnostics_group = MutuallyExclusiveCallbackGroup()
-        qos = image_qos(self._settings.image_reliability, self._settings.image_queue_depth)
-        if self._settings.use_compressed:
-            self._image_sub = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_compressed, qos,
-                callback_group=self._image_group)
-        else:
-            self._image_sub = self.create_subscription(
-                Image, "image", self._on_image, qos, callback_group=self._image_group)
-        self._detections_pub = None
-        if VISION_MSGS_ERROR is None:
-            self._detections_pub = self.create_publisher(Detection2DArray, "~/detections", 10)
-        else:
-            self.get_logger().warning(VISION_MSGS_ERROR)
-        self._box_pub = self.create_publisher(PolygonStamped, "~/box", 10)
-        self._score_pub = self.create_publisher(Float32, "~/score", 10)
-        self._state_pub = self.create_publisher(String, "~/state", 10)
-        self._marker_pub = self.create_publisher(ImageMarker, "~/marker", 10)
-        self._debug_pub = self.create_publisher(Image, "~/debug_image", 1)
-        self._debug_compressed_pub = self.create_publisher(CompressedImage, "~/debug_image/compressed", 1)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(SetCameraInfo, "~/init_box", self._on_init_box, callback_group=self._init_group)
-        if VISION_MSGS_ERROR is None:   # a detector starts (and, once lost, restarts) tracking
-            self.create_subscription(Detection2DArray, "~/init_detections", self._on_init_detections, 10,
-                                     callback_group=self._init_group)
-        self.create_service(Trigger, "~/stop", self._on_stop, callback_group=self._stop_group)
-        self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics,
-                          callback_group=self._diagnostics_group)
+        self._stopping = threading.Event()
+        self._worker: Optional[threading.Thread] = None
+        self._entities: list[tuple[Callable[[Any], Any], Any]] = []   # (destroy, entity) made by _activate
         # validated and applied in one callback: rclpy sets the values right after it accepts them
         # (Humble's rclpy has no post-set callback)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+    def _configure(self) -> None:
+        """Load the model with the current parameters; ``StartupError`` with the reason."""
+        self._settings = NodeSettings.from_values(self._parameter_values())
+        try:
+            self._tracker = self._load_model(self._settings.model, self._settings.thresholds)
+        except (CheckpointError, ExportError, ValueError, OSError, RuntimeError) as exc:
+            raise StartupError(f"model failed to load: {exc}") from exc
+        self._loaded_model: ModelSettings = self._settings.model
+        self._applied_thresholds: Thresholds = self._settings.thresholds
+        self._notice = ""
+        self._model_info = describe(self._tracker)
+        self.get_logger().info(
+            f"model {self._model_info['arch']} from {self._model_info['checkpoint']} on "
+            f"{self._model_info['device']}, backend {self._model_info['backend']}, mode {self._model_info['mode']}")
+
+    def _made(self, destroy: Callable[[Any], Any], entity):
+        self._entities.append((destroy, entity))
+        return entity
+
+    def _activate(self) -> None:
+        """Subscribe, advertise, serve and start the tracking thread."""
+        settings = self._settings
+        self._buffer = FrameBuffer(settings.frame_buffer_size, self._buffer_bytes(settings))
+        self._image_group = MutuallyExclusiveCallbackGroup()
+        self._init_group = MutuallyExclusiveCallbackGroup()   # init_box calls run one at a time ...
+        self._stop_group = MutuallyExclusiveCallbackGroup()   # ... and never delay a stop
+        self._diagnostics_group = MutuallyExclusiveCallbackGroup()
+        sub, pub = self.destroy_subscription, self.destroy_publisher
+        qos = image_qos(settings.image_reliability, settings.image_queue_depth)
+        if settings.use_compressed:
+            self._image_sub = self._made(sub, self.create_subscription(
+                CompressedImage, "image/compressed", self._on_compressed, qos, callback_group=self._image_group))
+        else:
+            self._image_sub = self._made(sub, self.create_subscription(
+                Image, "image", self._on_image, qos, callback_group=self._image_group))
+        self._detections_pub = None
+        if VISION_MSGS_ERROR is None:
+            self._detections_pub = self._made(pub, self.create_publisher(Detection2DArray, "~/detections", 10))
+        else:
+            self.get_logger().warning(VISION_MSGS_ERROR)
+        self._box_pub = self._made(pub, self.create_publisher(PolygonStamped, "~/box", 10))
+        self._score_pub = self._made(pub, self.create_publisher(Float32, "~/score", 10))
+        self._state_pub = self._made(pub, self.create_publisher(String, "~/state", 10))
+        self._marker_pub = self._made(pub, self.create_publisher(ImageMarker, "~/marker", 10))
+        self._debug_pub = self._made(pub, self.create_publisher(Image, "~/debug_image", 1))
+        self._debug_compressed_pub = self._made(
+            pub, self.create_publisher(CompressedImage, "~/debug_image/compressed", 1))
+        self._diag_pub = self._made(pub, self.create_publisher(DiagnosticArray, "/diagnostics", 10))
+        self._made(self.destroy_service, self.create_service(
+            SetCameraInfo, "~/init_box", self._on_init_box, callback_group=self._init_group))
+        if VISION_MSGS_ERROR is None:   # a detector starts (and, once lost, restarts) tracking
+            self._made(sub, self.create_subscription(Detection2DArray, "~/init_detections", self._on_init_detections,
+                                                     10, callback_group=self._init_group))
+        self._made(self.destroy_service, self.create_service(
+            Trigger, "~/stop", self._on_stop, callback_group=self._stop_group))
+        self._made(self.destroy_timer, self.create_timer(settings.diagnostics_period, self._publish_diagnostics,
+                                                         callback_group=self._diagnostics_group))
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._track_loop, name="tracking", daemon=True)
         self._worker.start()
         topic = self._image_sub.topic_name
         self.get_logger().info(f"waiting for images on {topic}; call {self.get_name()}/init_box to start")
+
+    def _deactivate(self, timeout: float = CLOSE_TIMEOUT_S) -> bool:
+        """Stop tracking and publishing: the session ends, the thread stops, the entities go."""
+        self._stop_session()
+        closed = self.close(timeout)
+        for destroy, entity in reversed(self._entities):
+            destroy(entity)
+        self._entities = []
+        return closed
+
+    def _cleanup(self) -> None:
+        """Drop the model (its GPU memory goes back to the device)."""
+        self._tracker = None
+        self._model_info = {}
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> bool:
@@ -173,6 +219,8 @@ class TrackerNode(Node):
         """
         self._stopping.set()
         self._buffer.close()
+        if self._worker is None:
+            return True
         self._worker.join(timeout)
         return not self._worker.is_alive()
 
@@ -180,7 +228,7 @@ class TrackerNode(Node):
         """What is still running (for a bounded shutdown): service callbacks, the tracking thread."""
         with self._busy_lock:
             busy = [f"{self._in_callbacks} service call(s)"] if self._in_callbacks else []
-        return busy + ["the tracking thread"] * self._worker.is_alive()
+        return busy + ["the tracking thread"] * (self._worker is not None and self._worker.is_alive())
 
     @contextmanager
     def _service_call(self):
@@ -474,7 +522,7 @@ class TrackerNode(Node):
         with self._session_lock:
             session, self._session = self._session, None
             self._stops += 1
-            if session is not None:
+            if session is not None and self._entities:
                 # one empty detection array ends the session on the stamped output
                 header = Header(stamp=self.get_clock().now().to_msg(), frame_id=session.frame_id)
                 if self._detections_pub is not None:
@@ -538,6 +586,70 @@ class TrackerNode(Node):
                    ("frames_evicted_for_memory", str(buffer.evicted_for_memory)),
                    ("detections", "on" if self._detections_pub is not None else "off: vision_msgs missing")))
         self._diag_pub.publish(diagnostics_array(header, self.get_fully_qualified_name(), snap))
+
+
+class TrackerNode(TrackerCore, Node):
+    """The tracker node: configured and active from construction until shutdown."""
+
+    def __init__(self) -> None:
+        Node.__init__(self, NODE_NAME)
+        self._declare()
+        self._configure()
+        self._activate()
+
+
+class LifecycleTrackerNode(TrackerCore, LifecycleNode):
+    """The same node as a managed (``rclpy.lifecycle``) node, for a lifecycle manager: ``configure``
+    loads the model (a failure is a failed transition with the reason, the node stays unconfigured
+    and can be configured again), ``activate`` subscribes, publishes and serves, ``deactivate``
+    stops tracking and publishing, ``cleanup`` frees the model, ``shutdown`` ends the process (0)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        LifecycleNode.__init__(self, NODE_NAME)
+        self._process_stop = stop
+        self._declare()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except StartupError as exc:
+            self._last_problem = str(exc)
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._activate()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._entities:
+            self._deactivate()
+        self._cleanup()
+        self._process_stop.set()   # the main thread then shuts down and exits 0
+        return TransitionCallbackReturn.SUCCESS
+
+
+def lifecycle_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console script ``dasiamrpn-tracker-lifecycle-node`` / ``tracker_lifecycle_node``."""
+    init_without_signal_handlers(sys.argv if argv is None else argv)
+    stop = install_stop_signals()
+    try:
+        node = LifecycleTrackerNode(stop)
+    except StartupError as exc:
+        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    return spin_until_stopped(node, MultiThreadedExecutor(num_threads=EXECUTOR_THREADS), stop,
+                              close=node.close, busy=node.busy)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -56,7 +56,8 @@ def test_package_and_executables_match_setup_and_package_xml():
 
 def test_console_scripts_are_installed_and_import():
     entry_points = {ep.name: ep for ep in metadata.entry_points(group="console_scripts")}
-    for name in ("dasiamrpn-tracker-node", "tracker_node", "dasiamrpn-replay", "replay_node"):
+    for name in ("dasiamrpn-tracker-node", "tracker_node", "dasiamrpn-tracker-lifecycle-node", "tracker_lifecycle_node",
+                 "dasiamrpn-replay", "replay_node"):
         if name not in entry_points:
             pytest.skip(f"{name} is not installed (pip install -e . first)")
         assert callable(entry_points[name].load())
