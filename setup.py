@@ -45,6 +45,7 @@ setup(
             "dasiamrpn-tracker-node = dasiamrpn_ros.tracker_node:main",
             "dasiamrpn-tracker-lifecycle-node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",
+            "dasiamrpn-track-bag = dasiamrpn_ros.track_bag:main",
             # names used by `ros2 run dasiamrpn_ros <exe>` in a colcon workspace
             "tracker_node = dasiamrpn_ros.tracker_node:main",
             "tracker_lifecycle_node = dasiamrpn_ros.tracker_node:lifecycle_main",

@@ -51,6 +51,7 @@ class FrameBuffer(Generic[Payload]):
         self._next_sequence = 0
         self._last_taken = -1
         self._catch_up_until = -1   # hand out frames in order up to this sequence (init on an older frame)
+        self.in_order = False        # every frame in order (frame_policy "every"), not only the newest
         self._closed = False
         self.dropped = 0             # frames never handed to the tracker (newer ones came, or evicted first)
         self.evicted_for_memory = 0  # frames evicted because of max_bytes rather than capacity
@@ -146,7 +147,8 @@ class FrameBuffer(Generic[Payload]):
     def wait_next(self, timeout: float) -> Optional[BufferedFrame[Payload]]:
         """Block until a frame newer than the last one taken arrives; return the next one to track.
 
-        That is the oldest such frame while catching up (see :meth:`restart_after`), else the newest.
+        That is the oldest such frame while catching up (see :meth:`restart_after`) or with
+        ``in_order`` (frames evicted before their turn count as dropped), else the newest.
         Returns None on timeout or after :meth:`close`. Frames skipped over count as dropped.
         """
         with self._cond:
@@ -156,7 +158,7 @@ class FrameBuffer(Generic[Payload]):
             if self._closed or not ready:
                 return None
             frame = self._frames[-1]
-            if self._catch_up_until > self._last_taken:
+            if self.in_order or self._catch_up_until > self._last_taken:
                 frame = next(f for f in self._frames if f.sequence > self._last_taken)
             self.dropped += max(0, frame.sequence - self._last_taken - 1)
             self._last_taken = frame.sequence

@@ -20,6 +20,7 @@ from dasiamrpn_core.runtime import BACKENDS
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 BACKEND_CHOICES = ("auto",) + BACKENDS
 RELIABILITIES = ("best_effort", "reliable")
+FRAME_POLICIES = ("latest", "every")
 
 
 class Applies(Enum):
@@ -102,6 +103,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               Applies.RESTART, choices=RELIABILITIES),
     ParamSpec("image_queue_depth", 1, "QoS keep-last depth of the image subscription (1 keeps only "
               "the newest frame).", Applies.RESTART, int_range=(1, 100)),
+    ParamSpec("frame_policy", "latest", "latest: track the newest frame, drop the older ones (live "
+              "cameras); every: track every frame in order, up to frame_buffer_size/_max_mb waiting "
+              "(overflow counted as dropped): a bag replayed at any speed gives the same boxes.",
+              Applies.LIVE, choices=FRAME_POLICIES),
     ParamSpec("frame_buffer_size", 30, "Frames kept for ~/init_box with a stamp (a box drawn on a "
               "delayed frame).", Applies.LIVE, int_range=(1, 600)),
     ParamSpec("frame_buffer_max_mb", 200.0, "Memory bound of the frame buffer in MiB (encoded message "
@@ -169,6 +174,7 @@ class NodeSettings:
     use_compressed: bool
     image_reliability: str
     image_queue_depth: int
+    frame_policy: str
     frame_buffer_size: int
     frame_buffer_max_mb: float
     image_timeout: float
@@ -196,7 +202,8 @@ class NodeSettings:
                                 v["threads"]),
             thresholds=Thresholds(**{name: v[name] for name in THRESHOLD_NAMES}),
             use_compressed=v["use_compressed"], image_reliability=v["image_reliability"],
-            image_queue_depth=v["image_queue_depth"], frame_buffer_size=v["frame_buffer_size"],
+            image_queue_depth=v["image_queue_depth"], frame_policy=v["frame_policy"],
+            frame_buffer_size=v["frame_buffer_size"],
             frame_buffer_max_mb=v["frame_buffer_max_mb"], image_timeout=v["image_timeout"], label=v["label"],
             init_class_id=v["init_class_id"], init_min_score=v["init_min_score"], reinit_on_lost=v["reinit_on_lost"],
             publish_debug_image=v["publish_debug_image"], diagnostics_period=v["diagnostics_period"])

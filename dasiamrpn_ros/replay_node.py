@@ -1,10 +1,17 @@
-"""``dasiamrpn-replay``: a replay camera publishing a video file or an image folder as images.
+"""``dasiamrpn-replay``: a replay camera publishing a video file, an image folder or a rosbag2.
 
 Publishes ``image`` (``sensor_msgs/Image``; remap it like a camera topic) or, with ``--compressed``,
 ``image/compressed`` at a fixed rate, stamped with the node's clock at publish time and the given
 frame_id, so the tracker node is driven the way a camera drives it::
 
     dasiamrpn-replay ../shared/data/sequences/Girl --rate 30 --loop --ros-args -r image:=/camera/image_raw
+
+A rosbag2 (a directory with metadata.yaml, a .mcap or a .db3 file; read with ``rosbags``, no ROS
+needed to read it) is published as recorded: the messages of ``--topic`` (raw or compressed) with
+their recorded headers, at the recorded speed times ``--rate-factor`` (0: no waiting; with the
+tracker's ``frame_policy:=every`` every frame is tracked at any speed)::
+
+    dasiamrpn-replay recording.mcap --topic /camera/image_raw --rate-factor 2 --ros-args -r image:=/camera/image_raw
 """
 from __future__ import annotations
 
@@ -76,11 +83,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--loop", action="store_true", help="start over at the end")
     parser.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
     parser.add_argument("--count", type=int, help="frames per pass (default all)")
+    parser.add_argument("--topic", default=None, help="rosbag2: the image topic (default: the bag's only one)")
+    parser.add_argument("--rate-factor", type=float, default=1.0,
+                        help="rosbag2: times the recorded speed (default 1; 0 = as fast as possible)")
     parser.add_argument("--wait-subscribers", type=int, default=0, metavar="N",
                         help="wait until N subscribers are matched before the first frame")
     args = parser.parse_args(argv)
     if not args.rate > 0:
         parser.error(f"--rate must be > 0, got {args.rate}")
+    if not args.rate_factor >= 0:
+        parser.error(f"--rate-factor must be >= 0, got {args.rate_factor}")
     if args.start < 0 or (args.count is not None and args.count < 1):
         parser.error("--start must be >= 0 and --count >= 1")
     return args
@@ -129,9 +141,64 @@ def replay(node: ReplayNode, args: argparse.Namespace, stop: threading.Event) ->
     return published
 
 
+def replay_bag(node: Node, publisher, messages, rate_factor: float, stop: threading.Event) -> int:
+    """Publish recorded messages with their recorded gaps divided by ``rate_factor``."""
+    published, start_wall, start_rec = 0, time.monotonic(), None
+    for item in messages:
+        start_rec = item.recorded_ns if start_rec is None else start_rec
+        if rate_factor > 0:
+            due = start_wall + (item.recorded_ns - start_rec) / 1e9 / rate_factor
+            delay = due - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                break
+        if stop.is_set():
+            break
+        publisher.publish(item.msg)
+        published += 1
+    return published
+
+
+def main_bag(argv: list[str], args: argparse.Namespace) -> int:
+    from .bags import BagError, image_messages, image_topics
+    try:
+        topics = image_topics(args.source)
+        topic = args.topic or (next(iter(topics)) if len(topics) == 1 else None)
+        if topic not in topics:
+            raise BagError(f"{args.source}: pick --topic among its image topics: {', '.join(sorted(topics)) or 'none'}")
+    except BagError as exc:
+        print(f"dasiamrpn-replay: {exc}", file=sys.stderr)
+        return 2
+    compressed = topics[topic].endswith("CompressedImage")
+    init_without_signal_handlers(argv)
+    stop = install_stop_signals()
+    node = rclpy.create_node(NODE_NAME)
+    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1 if args.best_effort else 100,
+                     reliability=ReliabilityPolicy.BEST_EFFORT if args.best_effort else ReliabilityPolicy.RELIABLE)
+    publisher = node.create_publisher(CompressedImage if compressed else Image,
+                                      "image/compressed" if compressed else "image", qos)
+    try:
+        node.publisher = publisher
+        if wait_for_subscribers(node, args.wait_subscribers, stop):
+            node.get_logger().info(f"publishing {topic} of {args.source} on {publisher.topic_name} at "
+                                   f"{args.rate_factor:g}x the recorded speed")
+            published = replay_bag(node, publisher, image_messages(args.source, topic), args.rate_factor, stop)
+            node.get_logger().info(f"published {published} messages")
+            stop.wait(0.5)   # let a reliable subscriber fetch the last ones before the writer goes
+    except BagError as exc:
+        node.get_logger().error(str(exc))
+        return 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(remove_ros_args(argv)[1:])
+    from .bags import is_bag
+    if is_bag(args.source):
+        return main_bag(argv, args)
     args.source = source_path(args.source)
     try:
         FrameSource(args.source)

@@ -155,6 +155,7 @@ class TrackerCore:
         """Subscribe, advertise, serve and start the tracking thread."""
         settings = self._settings
         self._buffer = FrameBuffer(settings.frame_buffer_size, self._buffer_bytes(settings))
+        self._buffer.in_order = settings.frame_policy == "every"
         self._image_group = MutuallyExclusiveCallbackGroup()
         self._init_group = MutuallyExclusiveCallbackGroup()   # init_box calls run one at a time ...
         self._stop_group = MutuallyExclusiveCallbackGroup()   # ... and never delay a stop
@@ -264,6 +265,7 @@ class TrackerCore:
 
     def _apply_settings(self, settings: NodeSettings) -> None:
         self._buffer.resize(settings.frame_buffer_size, self._buffer_bytes(settings))
+        self._buffer.in_order = settings.frame_policy == "every"
         self._settings = settings  # thresholds are applied by the tracking thread before its next frame
 
     # -- model -------------------------------------------------------------------------------

@@ -101,3 +101,13 @@ def test_byte_limit_evicts_oldest_and_counts_it():
     assert len(buffer) == 2 and buffer.evicted_for_memory == 10
     with pytest.raises(ValueError, match="byte limit must be >= 0"):
         FrameBuffer(3, max_bytes=-1)
+
+
+def test_every_frame_in_order_and_overflow_counted():
+    buffer: FrameBuffer[str] = FrameBuffer(3)
+    buffer.in_order = True
+    fill(buffer, 2)
+    assert [buffer.wait_next(0.0).payload for _ in range(2)] == ["frame0", "frame1"]
+    fill(buffer, 5, start=2)        # frames 2..6 while the tracker is busy: only 4..6 fit
+    assert [buffer.wait_next(0.0).payload for _ in range(3)] == ["frame4", "frame5", "frame6"]
+    assert buffer.dropped == 2 and buffer.wait_next(0.01) is None

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from ..api import load_tracker
 from ..checkpoint import CheckpointError
+from ..tracker import TrackResult
 from ..frame_source import FrameSource
 from ..visualize import VideoSink, annotate
 from .common import add_tracker_arguments, parse_box
@@ -31,6 +33,34 @@ def select_box_interactively(frame: np.ndarray) -> tuple[float, float, float, fl
     if w == 0 or h == 0:
         raise SystemExit("no box drawn")
     return float(x), float(y), float(w), float(h)
+
+
+def track_to_file(tracker, first: np.ndarray, box, frames: Iterable[np.ndarray], output: Path,
+                  sink: Optional[VideoSink] = None, max_frames: Optional[int] = None, total: Optional[int] = None,
+                  on_result: Optional[Callable[[int, TrackResult], None]] = None) -> list[float]:
+    """Track ``frames`` after ``first`` (already initialised on ``box``), one results line per frame
+    (``x,y,w,h,score,state``; the first line is the init box), with a progress bar; returns the
+    per-frame track times. ``on_result(i, result)`` is called for frame i = 1, 2, ..."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    times: list[float] = []
+    with open(output, "w") as out:
+        out.write("{:.3f},{:.3f},{:.3f},{:.3f},1.0000,init\n".format(*box))
+        if sink:
+            sink.write(annotate(first, box, 1.0, "tracking"))
+        bar = tqdm(frames, total=(total - 1) if total else None, unit="frame", desc="tracking")
+        for frame in bar:
+            if max_frames and len(times) + 1 >= max_frames:
+                break
+            t0 = time.perf_counter()
+            r = tracker.track(frame)
+            times.append(time.perf_counter() - t0)
+            out.write("{:.3f},{:.3f},{:.3f},{:.3f},{:.4f},{}\n".format(*r.box, r.score, r.state))
+            bar.set_postfix(fps=f"{1.0 / np.mean(times[-30:]):.1f}", score=f"{r.score:.2f}")
+            if sink:
+                sink.write(annotate(frame, r.box, r.score, r.state, text=f"{1.0 / times[-1]:.0f} FPS"))
+            if on_result is not None:
+                on_result(len(times), r)
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,27 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     sink = VideoSink(args.video, source.fps) if args.video else None
     total = len(source) or None
     if args.max_frames:
         total = min(total or args.max_frames, args.max_frames)
-    times = []
-    with open(args.output, "w") as out:
-        out.write("{:.3f},{:.3f},{:.3f},{:.3f},1.0000,init\n".format(*box))
-        if sink:
-            sink.write(annotate(first, box, 1.0, "tracking"))
-        bar = tqdm(frames, total=(total - 1) if total else None, unit="frame", desc="tracking")
-        for frame in bar:
-            if args.max_frames and len(times) + 1 >= args.max_frames:
-                break
-            t0 = time.perf_counter()
-            r = tracker.track(frame)
-            times.append(time.perf_counter() - t0)
-            out.write("{:.3f},{:.3f},{:.3f},{:.3f},{:.4f},{}\n".format(*r.box, r.score, r.state))
-            bar.set_postfix(fps=f"{1.0 / np.mean(times[-30:]):.1f}", score=f"{r.score:.2f}")
-            if sink:
-                sink.write(annotate(frame, r.box, r.score, r.state, text=f"{1.0 / times[-1]:.0f} FPS"))
+    times = track_to_file(tracker, first, box, frames, args.output, sink, args.max_frames, total)
     if sink:
         sink.close()
     fps = len(times) / sum(times) if times else float("nan")
