@@ -29,7 +29,9 @@ import numpy as np
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from builtin_interfaces.msg import Time
 from rclpy.utilities import remove_ros_args
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from tqdm import tqdm
@@ -84,6 +86,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
     parser.add_argument("--count", type=int, help="frames per pass (default all)")
     parser.add_argument("--topic", default=None, help="rosbag2: the image topic (default: the bag's only one)")
+    parser.add_argument("--clock", action="store_true",
+                        help="rosbag2: also publish /clock (rosgraph_msgs/Clock) at the recorded times, for "
+                             "nodes run with use_sim_time:=true")
     parser.add_argument("--rate-factor", type=float, default=1.0,
                         help="rosbag2: times the recorded speed (default 1; 0 = as fast as possible)")
     parser.add_argument("--wait-subscribers", type=int, default=0, metavar="N",
@@ -141,8 +146,9 @@ def replay(node: ReplayNode, args: argparse.Namespace, stop: threading.Event) ->
     return published
 
 
-def replay_bag(node: Node, publisher, messages, rate_factor: float, stop: threading.Event) -> int:
-    """Publish recorded messages with their recorded gaps divided by ``rate_factor``."""
+def replay_bag(node: Node, publisher, messages, rate_factor: float, stop: threading.Event, clock=None) -> int:
+    """Publish recorded messages with their recorded gaps divided by ``rate_factor`` (and, with a
+    ``clock`` publisher, /clock at each message's recorded time just before it)."""
     published, start_wall, start_rec = 0, time.monotonic(), None
     for item in messages:
         start_rec = item.recorded_ns if start_rec is None else start_rec
@@ -153,6 +159,8 @@ def replay_bag(node: Node, publisher, messages, rate_factor: float, stop: thread
                 break
         if stop.is_set():
             break
+        if clock is not None:
+            clock.publish(Clock(clock=Time(sec=item.recorded_ns // 10**9, nanosec=item.recorded_ns % 10**9)))
         publisher.publish(item.msg)
         published += 1
     return published
@@ -176,12 +184,14 @@ def main_bag(argv: list[str], args: argparse.Namespace) -> int:
                      reliability=ReliabilityPolicy.BEST_EFFORT if args.best_effort else ReliabilityPolicy.RELIABLE)
     publisher = node.create_publisher(CompressedImage if compressed else Image,
                                       "image/compressed" if compressed else "image", qos)
+    clock = node.create_publisher(Clock, "/clock", 10) if args.clock else None
     try:
         node.publisher = publisher
         if wait_for_subscribers(node, args.wait_subscribers, stop):
             node.get_logger().info(f"publishing {topic} of {args.source} on {publisher.topic_name} at "
                                    f"{args.rate_factor:g}x the recorded speed")
-            published = replay_bag(node, publisher, image_messages(args.source, topic), args.rate_factor, stop)
+            published = replay_bag(node, publisher, image_messages(args.source, topic), args.rate_factor, stop,
+                                   clock)
             node.get_logger().info(f"published {published} messages")
             stop.wait(0.5)   # let a reliable subscriber fetch the last ones before the writer goes
     except BagError as exc:

@@ -139,3 +139,28 @@ def test_replay_of_a_bag_with_every_frame_policy(tmp_path, official_weights):
     assert [b.msg.header.stamp.sec for b in boxes] == list(range(1001, 1000 + FRAMES)), "every frame, in order"
     for got, want in zip(boxes, core_boxes(checkpoint, frames, box)):
         assert np.allclose(polygon_box(got.msg), want.box, atol=1e-3)
+
+
+def test_replay_clock_drives_a_node_with_use_sim_time(tmp_path, official_weights):
+    frames, _ = girl(8)
+    bag = tmp_path / "bag"
+    write_bag(bag, frames, "mcap")
+    with DomainLease() as lease:
+        node = NodeProcess.tracker(lease.domain_id, tmp_path / "node.log",
+                                   {"checkpoint": str(official_weights("vot")), "device": "cpu", "mode": "siamrpn",
+                                    "use_sim_time": True, "diagnostics_period": 0.1}, remap={"image": TOPIC})
+        probe = Probe(lease.domain_id, image_topic=TOPIC)
+        try:
+            probe.wait_ready(node)
+            replay = subprocess.run(console_script("dasiamrpn-replay") + [
+                str(bag), "--clock", "--rate-factor", "4", "--wait-subscribers", "1",
+                "--ros-args", "-r", f"image:={TOPIC}"], env=ros_env(lease.domain_id), capture_output=True,
+                text=True, timeout=120)
+            assert replay.returncode == 0, replay.stderr
+            # the node's timers and stamps follow /clock: its diagnostics carry the bag's times
+            assert probe.wait_until(lambda: any(1000 <= r.msg.header.stamp.sec <= 1000 + 8
+                                                for r in probe.snapshot("diagnostics")), WAIT_S), node.output()[-2000:]
+        finally:
+            probe.close()
+            code = node.stop()
+        assert code == 0, node.output()

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -239,3 +240,37 @@ def test_half_on_the_cpu_is_ignored_with_a_notice_and_device_accepts_cuda_n(h):
     bad = h.probe.set_parameters({"device": "gpu0"})[0]
     assert not bad.successful and "device must be auto, cpu, cuda or cuda:N" in bad.reason
     assert h.probe.set_parameters({"device": "cpu"})[0].successful
+
+
+def test_the_node_runs_without_vision_msgs(tmp_path):
+    """vision_msgs hidden (an import that fails, as on an install without it): ~/detections and
+    ~/init_detections are off, said once, and the node tracks as before."""
+    hidden = tmp_path / "hide"
+    (hidden / "vision_msgs").mkdir(parents=True)
+    (hidden / "vision_msgs" / "__init__.py").write_text('raise ImportError("hidden by the test")\n')
+    checkpoint = make_random_checkpoint(tmp_path / "random_vot.pth")
+    with DomainLease() as lease:
+        node = NodeProcess.tracker(lease.domain_id, tmp_path / "node.log",
+                                   {"checkpoint": str(checkpoint), "device": "cpu", "mode": "siamrpn"},
+                                   remap={"image": CAMERA_TOPIC},
+                                   extra_env={"PYTHONPATH": f"{hidden}:{os.environ.get('PYTHONPATH', '')}"})
+        probe = Probe(lease.domain_id, image_topic=CAMERA_TOPIC)
+        try:
+            probe.wait_ready(node)
+            assert node.wait_for_output("vision_msgs is not importable (hidden by the test); ~/detections is off",
+                                        WAIT_S), node.output()[-2000:]
+            image = np.random.default_rng(0).integers(0, 256, (*SIZE, 3), dtype=np.uint8)
+            for _ in range(50):
+                msg = bgr_to_image(image, header=Header(stamp=probe.now(), frame_id="cam"))
+                probe.publish(msg)
+                time.sleep(0.1)
+                if probe.init_box((40, 30, 32, 28), stamp=msg.header.stamp).success:
+                    break
+            msg = bgr_to_image(image, header=Header(stamp=probe.now(), frame_id="cam"))
+            probe.publish(msg)
+            assert probe.wait_box(msg.header.stamp, WAIT_S) is not None
+            assert node.output().count("vision_msgs is not importable") == 1
+        finally:
+            probe.close()
+            code = node.stop()
+        assert code == 0, node.output()
