@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench gpu-check
+.PHONY: setup demo test test-slow bench gpu-check
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt setup.py ros_interfaces/build.py \
@@ -19,8 +19,14 @@ $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt set
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VENV)/bin/dasiamrpn-demo
 
+# everything but the long checks (about 6 minutes here); CI runs both targets
 test: $(STAMP)
-	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VPY) -m pytest -q test
+	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VPY) -m pytest -q -m "not slow" test
+
+# the long checks: the SiamRPNBIG/VOT reference trajectories, the 60 Hz run, the init/stop race,
+# the training runs (smoke, SIGKILL resume, two-process DDP)
+test-slow: $(STAMP)
+	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VPY) -m pytest -q -m slow test
 
 bench: $(STAMP)
 	$(VENV)/bin/dasiamrpn-bench

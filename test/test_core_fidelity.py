@@ -36,6 +36,7 @@ def groundtruth(name: str) -> np.ndarray:
     return np.loadtxt(require_shared("data", "sequences", name, "groundtruth.txt"), delimiter=",")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", ["vot", "big"])
 def test_reference_trajectory_on_bag(net, official_weights):
     ref = json.loads(require_shared("reference", f"bag_{net}_seed2.json").read_text())

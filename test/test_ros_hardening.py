@@ -339,6 +339,7 @@ def fresh_node(tmp_path):
         lease.release()
 
 
+@pytest.mark.slow
 def test_no_output_of_an_old_session_after_stop_or_init_answered(fresh_node):
     node, probe, _ = fresh_node({"mode": "siamrpn"})
     base = np.random.default_rng(1).integers(0, 256, (*SIZE, 3), dtype=np.uint8)

@@ -41,6 +41,7 @@ def stamp_s(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_newest_frame_is_tracked_and_latency_and_memory_stay_bounded(tmp_path):
     (tmp_path / "frames").mkdir()

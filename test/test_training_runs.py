@@ -53,6 +53,7 @@ def _train(args: list[str], timeout: float = 150) -> subprocess.CompletedProcess
                           text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(170)
 def test_smoke_config_20_steps(tmp_path):
     if not (SHARED / "data" / "sequences").is_dir():
@@ -74,6 +75,7 @@ def test_smoke_config_20_steps(tmp_path):
     assert meta["validation"]["mean_auc"] >= 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_sigkill_then_resume_reaches_the_same_final_step(tmp_path):
     cfg = _tiny_config(tmp_path)
@@ -100,6 +102,7 @@ def test_sigkill_then_resume_reaches_the_same_final_step(tmp_path):
     assert (out / "weights" / "SiamRPNcompact.pth").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_two_process_gloo_torchrun(tmp_path):
     cfg = _tiny_config(tmp_path)
@@ -199,6 +202,7 @@ def test_lite_config_with_stride_8_anchors_is_an_error(tmp_path):
         load_config(_tiny_config(tmp_path), ["arch=SiamRPNLite0", "init=imagenet"])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_lite_net_two_process_gloo_torchrun(tmp_path):
     """DDP with the frozen ImageNet trunk: only the trainable parameters are registered (frozen ones
