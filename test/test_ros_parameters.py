@@ -97,3 +97,20 @@ def test_applies_classes_are_as_documented():
     reload = {p.name for p in PARAMS if p.applies is Applies.RELOAD}
     assert reload == {"checkpoint", "device", "backend", "mode", "half", "threads"}
     assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period"}
+
+
+def test_readme_parameter_table_matches_the_node():
+    """Every parameter is in the README's table with its default and when it applies, and the
+    table lists no parameter the node does not have."""
+    import re
+    readme = (REPO / "README.md").read_text()
+    rows = {name: (default, applies) for name, default, applies
+            in re.findall(r"^\| `(\w+)` \| `([^`]*)` \| (live|reload|restart) \|", readme, re.M)}
+
+    def text(value) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return '""' if value == "" else str(value)
+    assert set(rows) == {p.name for p in PARAMS}
+    for p in PARAMS:
+        assert rows[p.name] == (text(p.default), p.applies.value), p.name
