@@ -3,6 +3,10 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# vot-toolkit for the evaluation cross-checks, beside the venv and without dependencies (it depends
+# on opencv-python, which would replace opencv-contrib-python-headless); only those tests import it
+VOT_TOOLKIT := vot-toolkit==0.7.4 attributee==0.1.9 lazy-object-proxy==1.13.0 colorama==0.4.6 \
+	phx-class-registry==5.1.1 cachetools==8.0.2 numba==0.68.1 llvmlite==0.50.0 vot-trax==4.0.2 bidict==0.24.1
 
 .PHONY: setup demo test test-slow bench gpu-check
 setup: $(STAMP)
@@ -13,6 +17,7 @@ $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt set
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements.txt
 	$(VPY) ros_interfaces/build.py
+	$(VPY) -m pip install -q --no-deps --upgrade --target $(VENV)/vot $(VOT_TOOLKIT)
 	$(VPY) -m pip install -q -e . --no-deps
 	touch $(STAMP)
 

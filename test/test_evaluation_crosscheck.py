@@ -8,6 +8,9 @@ its tests skip when it cannot be imported.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -74,7 +77,15 @@ def test_ope_curves_match_got10k():
 
 
 # -- vot-toolkit ---------------------------------------------------------------------------------
+# `make setup` installs vot-toolkit and its pure dependencies into .venv/vot without dependencies
+# (it depends on opencv-python, which would replace this project's OpenCV): appended to sys.path
+# here only, so the venv's own packages win any overlap
+VOT_TARGET = Path(__file__).resolve().parents[1] / ".venv" / "vot"
+
+
 def _vot():
+    if VOT_TARGET.is_dir() and str(VOT_TARGET) not in sys.path:
+        sys.path.append(str(VOT_TARGET))
     try:
         import vot.analysis.longterm as vot_lt
         import vot.analysis.supervised as vot_sup
@@ -83,7 +94,7 @@ def _vot():
         from vot.region.shapes import Rectangle
     except Exception as exc:  # noqa: BLE001 - any import problem means "not installed properly"
         pytest.skip(f"vot-toolkit==0.7.4 not importable ({exc!r}); install it without dependencies "
-                    "as docs/evaluation.md describes")
+                    "as the README's evaluation section describes (make setup does it)")
     return vot_sup, vot_lt, Special, Rectangle, calculate_overlaps
 
 
