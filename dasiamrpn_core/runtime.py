@@ -21,7 +21,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .export import FORMAT, FORMAT_VERSION, MANIFEST, export_onnx, sha256
+from .export import FORMAT, FORMAT_VERSION, MANIFEST, export_onnx
+from .files import sha256_file
 from .models import spec_from_dict
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -65,7 +66,7 @@ def cache_dir() -> Path:
 
 def export_for(checkpoint: Path, preset: Optional[str]) -> Path:
     """The ONNX export of a checkpoint: made once into the cache (keyed by the file's sha256)."""
-    key = f"{sha256(checkpoint)[:16]}_{preset or 'default'}_torch{torch.__version__}"
+    key = f"{sha256_file(checkpoint)[:16]}_{preset or 'default'}_torch{torch.__version__}"
     out = cache_dir() / key
     if not (out / MANIFEST).exists():
         export_onnx(checkpoint, out, preset=preset)
@@ -87,7 +88,7 @@ def read_manifest(directory: Path) -> dict:
         file = Path(directory) / graph["file"]
         if not file.exists():
             raise ExportError(f"{file}: the {name} graph of this export is missing")
-        if sha256(file) != graph["sha256"]:
+        if sha256_file(file) != graph["sha256"]:
             raise ExportError(f"{file}: its sha256 is not the one in {path} (a graph of another export, or "
                               f"a damaged file); export again with dasiamrpn-export")
     return manifest

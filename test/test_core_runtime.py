@@ -22,7 +22,8 @@ pytest.importorskip("openvino", reason="optional backend: pip install -r require
 from dasiamrpn_core import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, ExportError, describe, load_tracker
 from dasiamrpn_core import runtime  # noqa: E402
 from dasiamrpn_core.checkpoint import load_checkpoint
-from dasiamrpn_core.export import MANIFEST, SEARCH_FILE, TEMPLATE_FILE, export_onnx, sha256
+from dasiamrpn_core.export import MANIFEST, SEARCH_FILE, TEMPLATE_FILE, export_onnx
+from dasiamrpn_core.files import sha256_file as sha256
 from dasiamrpn_core.runtime import load_exported_net
 
 RUNTIMES = ("onnxruntime", "openvino")

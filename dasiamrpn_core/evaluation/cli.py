@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from ..files import sha256_file
 from ..runtime import BACKENDS
 from .baselines import IdentityTracker
 from .config import DEFAULT_VOT_YEAR, EAO_INTERVALS, POLYGON_INIT_RULES, PROTOCOLS, EvalConfig, SupervisedConfig
@@ -22,7 +22,6 @@ DEFAULT_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "otb": ("ope",), "uav": ("ope",), "lasot": ("ope",), "got10k": ("ope",), "simple": ("ope",),
     "vot": ("ope", "supervised"), "vot-lt": ("ope", "longterm"),
 }
-HASH_CHUNK = 1 << 20
 
 
 def shared_sequences() -> Path:
@@ -30,14 +29,6 @@ def shared_sequences() -> Path:
     base = os.environ.get("DASIAMRPN_SHARED")
     shared = Path(base) if base else Path(__file__).resolve().parents[3] / "shared"
     return shared / "data" / "sequences"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _overrides(pairs: list[str]) -> tuple[tuple[str, object], ...]:
@@ -78,7 +69,7 @@ def _tracker(args) -> tuple[object, dict]:
         raise ValueError(f"checkpoint not found: {path}")
     overrides = _overrides(args.set)
     spec = TrackerSpec(str(path), args.mode, args.device, args.preset, overrides, args.backend)
-    identity = {"checkpoint_sha256": _sha256(path), "mode": args.mode, "preset": args.preset,
+    identity = {"checkpoint_sha256": sha256_file(path), "mode": args.mode, "preset": args.preset,
                 "overrides": {k: v for k, v in overrides}, "device": args.device}
     label = f"{path.stem} ({args.mode})"
     return spec, {"label": label, "checkpoint": str(path), "identity": identity}
