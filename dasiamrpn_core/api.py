@@ -50,7 +50,8 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
     path = default_checkpoint() if checkpoint is None else Path(checkpoint)
     is_export = path.is_dir()
     loaded = None if is_export else load_checkpoint(path, preset=preset)
-    family = read_manifest(path)["arch"].get("family", "alexnet") if is_export else loaded.net.spec.family
+    manifest = read_manifest(path) if is_export else None   # checked once: the graphs' sha256 read here
+    family = manifest["arch"].get("family", "alexnet") if is_export else loaded.net.spec.family
     backend = resolve_backend("auto" if is_export and backend == "torch" else backend, resolve_device(device),
                               family)
     if is_export and backend == "torch":
@@ -60,7 +61,7 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
         net = loaded.net
     else:
         directory = path if is_export else export_for(path, preset)
-        net = load_exported_net(directory, backend, threads)
+        net = load_exported_net(directory, backend, threads, manifest)
         manifest = net.manifest
         loaded = LoadedCheckpoint(None, siamrpn_params_from_dict(manifest["tracking"]), "export",
                                   manifest["checkpoint"].get("preset"), {"export": str(directory)}, str(path))

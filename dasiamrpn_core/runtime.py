@@ -99,9 +99,10 @@ class ExportedNet:
 
     backend = "?"
 
-    def __init__(self, directory: Path, threads: int = 0):
+    def __init__(self, directory: Path, threads: int = 0, manifest: Optional[dict] = None):
+        """``manifest``: the directory's, already read and checked by :func:`read_manifest`."""
         self.directory = Path(directory)
-        self.manifest = read_manifest(self.directory)
+        self.manifest = manifest if manifest is not None else read_manifest(self.directory)
         self.spec = spec_from_dict(self.manifest["arch"])
         self.threads = threads or torch.get_num_threads()
         self._traced = int(self.manifest["traced_instance_size"])
@@ -198,5 +199,6 @@ class OpenVinoNet(ExportedNet):
 RUNTIME_NETS = {"onnxruntime": OnnxRuntimeNet, "openvino": OpenVinoNet}
 
 
-def load_exported_net(directory: Path, backend: str, threads: int = 0) -> ExportedNet:
-    return RUNTIME_NETS[backend](directory, threads)
+def load_exported_net(directory: Path, backend: str, threads: int = 0,
+                      manifest: Optional[dict] = None) -> ExportedNet:
+    return RUNTIME_NETS[backend](directory, threads, manifest)

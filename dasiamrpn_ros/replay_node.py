@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -103,10 +103,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def wait_for_subscribers(node: ReplayNode, wanted: int, stop: threading.Event) -> bool:
+def wait_for_subscribers(node: Node, publisher, wanted: int, stop: threading.Event) -> bool:
     if wanted > 0:
-        node.get_logger().info(f"waiting for {wanted} subscriber(s) on {node.publisher.topic_name}")
-    while node.publisher.get_subscription_count() < wanted:
+        node.get_logger().info(f"waiting for {wanted} subscriber(s) on {publisher.topic_name}")
+    while publisher.get_subscription_count() < wanted:
         if stop.wait(WAIT_POLL_S):
             return False
     return True
@@ -185,16 +185,24 @@ def main_bag(argv: list[str], args: argparse.Namespace) -> int:
     publisher = node.create_publisher(CompressedImage if compressed else Image,
                                       "image/compressed" if compressed else "image", qos)
     clock = node.create_publisher(Clock, "/clock", 10) if args.clock else None
+
+    def run() -> int:
+        published = replay_bag(node, publisher, image_messages(args.source, topic), args.rate_factor, stop, clock)
+        stop.wait(0.5)   # let a reliable subscriber fetch the last ones before the writer goes
+        return published
+    return publish_then_exit(node, publisher, args.wait_subscribers, stop, run, BagError,
+                             f"{topic} of {args.source} on {publisher.topic_name} at {args.rate_factor:g}x "
+                             f"the recorded speed", "messages")
+
+
+def publish_then_exit(node: Node, publisher, wanted: int, stop: threading.Event, run: Callable[[], int],
+                      errors: type[Exception], what: str, unit: str) -> int:
+    """Wait for ``wanted`` subscribers, ``run()`` the replay, shut down; 1 on ``errors``, else 0."""
     try:
-        node.publisher = publisher
-        if wait_for_subscribers(node, args.wait_subscribers, stop):
-            node.get_logger().info(f"publishing {topic} of {args.source} on {publisher.topic_name} at "
-                                   f"{args.rate_factor:g}x the recorded speed")
-            published = replay_bag(node, publisher, image_messages(args.source, topic), args.rate_factor, stop,
-                                   clock)
-            node.get_logger().info(f"published {published} messages")
-            stop.wait(0.5)   # let a reliable subscriber fetch the last ones before the writer goes
-    except BagError as exc:
+        if wait_for_subscribers(node, publisher, wanted, stop):
+            node.get_logger().info(f"publishing {what}")
+            node.get_logger().info(f"published {run()} {unit}")
+    except errors as exc:
         node.get_logger().error(str(exc))
         return 1
     finally:
@@ -218,18 +226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     init_without_signal_handlers(argv)
     stop = install_stop_signals()
     node = ReplayNode(args.frame_id, args.encoding, args.compressed, reliable=not args.best_effort)
-    try:
-        if wait_for_subscribers(node, args.wait_subscribers, stop):
-            node.get_logger().info(f"publishing {args.source} on {node.publisher.topic_name} at {args.rate:g} Hz")
-            published = replay(node, args, stop)
-            node.get_logger().info(f"published {published} frames")
-    except ValueError as exc:
-        node.get_logger().error(str(exc))
-        return 1
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return publish_then_exit(node, node.publisher, args.wait_subscribers, stop, lambda: replay(node, args, stop),
+                             ValueError, f"{args.source} on {node.publisher.topic_name} at {args.rate:g} Hz", "frames")
 
 
 if __name__ == "__main__":

@@ -299,6 +299,21 @@ class Probe:
             req.camera_info.header.stamp = stamp
         return self.call(self.init_client, req, timeout)
 
+    def init_on_new_frame(self, image, box: Sequence[int], frame_id: str = "cam", attempts: int = 50,
+                          pause_s: float = 0.1) -> bool:
+        """Publish ``image`` (BGR) with a new stamp and init_box on that stamp, until the node has
+        buffered the frame and the init succeeds (at most ``attempts`` times); whether it did."""
+        from std_msgs.msg import Header
+
+        from .image_conversion import bgr_to_image
+        for _ in range(attempts):
+            msg = bgr_to_image(image, header=Header(stamp=self.now(), frame_id=frame_id))
+            self.publish(msg)
+            time.sleep(pause_s)
+            if self.init_box(box, stamp=msg.header.stamp).success:
+                return True
+        return False
+
     def stop_tracking(self, timeout: float = 30.0):
         from std_srvs.srv import Trigger
         return self.call(self.stop_client, Trigger.Request(), timeout)

@@ -45,24 +45,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         first = next(frames, None)
         if first is None:
             raise BagError(f"{args.bag}: the topic has no images")
-        headers = [first[0]]
+        header = first[0]   # of the image being tracked (results come back before the next one is read)
         tracker.init(first[1], args.box)
 
         def images():
+            nonlocal header
             for header, frame in frames:
-                headers.append(header)
                 yield frame
 
         if args.out_bag:
             writer = DetectionsBagWriter(args.out_bag, storage=args.storage)
-            stamp = headers[0].stamp
-            writer.write((stamp.sec, stamp.nanosec), headers[0].frame_id, args.box, 1.0, 1, args.label)
+            writer.write((header.stamp.sec, header.stamp.nanosec), header.frame_id, args.box, 1.0, 1, args.label)
 
-        def on_result(i, result):
+        def on_result(_i, result):
             if writer is not None:
-                stamp = headers[i].stamp
                 box = result.box if result.state == "tracking" else None
-                writer.write((stamp.sec, stamp.nanosec), headers[i].frame_id, box, result.score, 1, args.label)
+                writer.write((header.stamp.sec, header.stamp.nanosec), header.frame_id, box, result.score, 1,
+                             args.label)
 
         times = track_to_file(tracker, first[1], args.box, images(), args.output, on_result=on_result)
     except (BagError, CheckpointError, ExportError, ImageConversionError, ValueError) as exc:

@@ -640,32 +640,28 @@ class LifecycleTrackerNode(TrackerCore, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
 
-def lifecycle_main(argv: Optional[Sequence[str]] = None) -> int:
-    """Console script ``dasiamrpn-tracker-lifecycle-node`` / ``tracker_lifecycle_node``."""
+def _run(argv: Optional[Sequence[str]], make_node: Callable[[threading.Event], TrackerCore]) -> int:
+    """Start rclpy, build the node (exit 1 with the reason if it cannot start), spin until stopped."""
     init_without_signal_handlers(sys.argv if argv is None else argv)
     stop = install_stop_signals()
     try:
-        node = LifecycleTrackerNode(stop)
+        node = make_node(stop)
     except StartupError as exc:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
         return 1
     return spin_until_stopped(node, MultiThreadedExecutor(num_threads=EXECUTOR_THREADS), stop,
                               close=node.close, busy=node.busy)
+
+
+def lifecycle_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console script ``dasiamrpn-tracker-lifecycle-node`` / ``tracker_lifecycle_node``."""
+    return _run(argv, LifecycleTrackerNode)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console script ``dasiamrpn-tracker-node`` / ``tracker_node`` (takes the usual --ros-args)."""
-    init_without_signal_handlers(sys.argv if argv is None else argv)
-    stop = install_stop_signals()
-    try:
-        node = TrackerNode()
-    except StartupError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    return spin_until_stopped(node, MultiThreadedExecutor(num_threads=EXECUTOR_THREADS), stop,
-                              close=node.close, busy=node.busy)
+    return _run(argv, lambda _stop: TrackerNode())
 
 
 if __name__ == "__main__":

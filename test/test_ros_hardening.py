@@ -422,13 +422,7 @@ def _received(probe: Probe) -> int:
 @pytest.mark.parametrize("fault", ["load_delay_s", "track_delay_s"])
 def test_sigterm_during_a_slow_reload_or_tracking_step_exits_0_quickly(fresh_node, tmp_path, fault):
     node, probe, faults = fresh_node({"mode": "siamrpn"})
-    msg = bgr_to_image(np.zeros((*SIZE, 3), np.uint8), "bgr8", header=Header(stamp=probe.now(), frame_id="cam"))
-    for _ in range(50):
-        probe.publish(msg)
-        if probe.init_box(BOX, stamp=msg.header.stamp).success:
-            break
-        time.sleep(0.1)
-    else:
+    if not probe.init_on_new_frame(np.zeros((*SIZE, 3), np.uint8), BOX):
         raise AssertionError(node.output())
     write_faults(faults, {fault: 30.0})
     if fault == "load_delay_s":

@@ -260,12 +260,7 @@ def test_the_node_runs_without_vision_msgs(tmp_path):
             assert node.wait_for_output("vision_msgs is not importable (hidden by the test); ~/detections is off",
                                         WAIT_S), node.output()[-2000:]
             image = np.random.default_rng(0).integers(0, 256, (*SIZE, 3), dtype=np.uint8)
-            for _ in range(50):
-                msg = bgr_to_image(image, header=Header(stamp=probe.now(), frame_id="cam"))
-                probe.publish(msg)
-                time.sleep(0.1)
-                if probe.init_box((40, 30, 32, 28), stamp=msg.header.stamp).success:
-                    break
+            probe.init_on_new_frame(image, (40, 30, 32, 28))
             msg = bgr_to_image(image, header=Header(stamp=probe.now(), frame_id="cam"))
             probe.publish(msg)
             assert probe.wait_box(msg.header.stamp, WAIT_S) is not None

@@ -57,12 +57,7 @@ def test_lifecycle_transitions(tmp_path):
             assert state() == State.PRIMARY_STATE_ACTIVE
             probe.wait_ready(node)
             image = np.random.default_rng(0).integers(0, 256, (*SIZE, 3), dtype=np.uint8)
-            for _ in range(50):
-                msg = bgr_to_image(image, header=Header(stamp=probe.now(), frame_id="cam"))
-                probe.publish(msg)
-                time.sleep(0.1)
-                if probe.init_box((40, 30, 32, 28), stamp=msg.header.stamp).success:
-                    break
+            probe.init_on_new_frame(image, (40, 30, 32, 28))
             msg = bgr_to_image(image, header=Header(stamp=probe.now(), frame_id="cam"))
             probe.publish(msg)
             assert probe.wait_box(msg.header.stamp, WAIT_S) is not None, node.output()[-2000:]
