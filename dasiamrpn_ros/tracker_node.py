@@ -524,7 +524,7 @@ class TrackerCore:
         with self._session_lock:
             session, self._session = self._session, None
             self._stops += 1
-            if session is not None and self._entities:
+            if session is not None:   # (a session exists only while active: the publishers exist)
                 # one empty detection array ends the session on the stamped output
                 header = Header(stamp=self.get_clock().now().to_msg(), frame_id=session.frame_id)
                 if self._detections_pub is not None:
