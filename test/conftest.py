@@ -62,3 +62,8 @@ def model_path(official_weights):
 def demo_seq():
     from dasiamrpn_core.demo_sequence import make_sequence
     return make_sequence("demo", num_frames=40)
+
+
+# skips are counted in every run and checked against test/allowed_skips.txt in CI
+from skip_allowlist import (pytest_runtest_logreport, pytest_sessionfinish,  # noqa: E402,F401
+                            pytest_terminal_summary)

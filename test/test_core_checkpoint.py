@@ -137,3 +137,27 @@ def test_half_precision_storage_loads_as_float32(compact_state, tmp_path):
         assert torch.equal(value, rounded[key]), key
     with pytest.raises(ValueError, match="storage_dtype"):
         round_to_storage(copy.deepcopy(compact_state), "int8")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("kind", ["official", "project", "project_float16", "bundled_lite"])
+def test_non_finite_weights_are_refused_in_every_format(compact_state, tmp_path, kind, value):
+    """NaN and ±Inf in any floating tensor, in official files and in the project's own (also float16
+    storage, and the bundled lite model's BatchNorm statistics): a CheckpointError naming the tensor."""
+    from dasiamrpn_core import LITE_CHECKPOINT
+    if kind == "bundled_lite":
+        loaded = load_checkpoint(LITE_CHECKPOINT)
+        net, params, key = copy.deepcopy(loaded.net), loaded.params, "adjust.1.running_var"
+    else:
+        net, params, key = copy.deepcopy(compact_state), PRESETS["vot"], "conv_r1.weight"
+    with torch.no_grad():
+        net.state_dict()[key].view(-1)[3] = value
+    if kind == "official":
+        path = save_official(tmp_path / "poisoned.model", net)
+    else:
+        path = save_checkpoint(tmp_path / "poisoned.pth", net, params, {},
+                               storage_dtype="float16" if kind == "project_float16" else "float32")
+    with pytest.raises(CheckpointError, match=f"NaN/Inf values in \\['{key}'\\]"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="NaN/Inf"):
+        load_tracker(path, device="cpu")

@@ -93,20 +93,21 @@ def test_dasiamrpn_equals_siamrpn_without_distractors(model_path, demo_seq):
 
 
 def test_distractors_are_learned_and_change_the_ranking(model_path, demo_seq):
-    """With thresholds every other proposal passes, distractors are learned and re-ranking is active."""
-    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=0.0, distractor_exclusion_iou=1.0,
-                         alpha_hat=0.5)
-    aware.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
-    aware.track(demo_seq.frames[1])
-    assert aware.distractor_sum is not None and aware.distractor_weight > 0
-    first = aware.distractor_sum.clone()
-    aware.track(demo_seq.frames[2])
-    beta = aware.config.distractor.learning_rate
-    # Eq. 4: the learned term is an exponential moving sum with rate beta
-    weight_before = aware.distractor_weight
-    aware.track(demo_seq.frames[3])
-    assert not torch.equal(first, aware.distractor_sum)
-    assert 0 < beta < 1 and np.isfinite(aware.distractor_weight) and weight_before > 0
+    """With thresholds every other proposal passes, distractors are learned on real frames, the memory
+    moves every frame (Eq. 4; its exact update is pinned in test_core_behaviour.py) and the re-ranking
+    changes some choice of the RPN."""
+    plain = load_tracker(model_path, device="cpu", mode="siamrpn")
+    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=0.0,
+                         distractor_exclusion_iou=1.0, alpha_hat=0.5, rerank_weight=1.0)
+    for t in (plain, aware):
+        t.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    memories, differ = [], 0
+    for frame in demo_seq.frames[1:15]:
+        differ += plain.track(frame).box != aware.track(frame).box
+        memories.append(aware.distractor_sum.clone())
+    assert aware.distractor_weight > 0
+    assert all(not torch.equal(a, b) for a, b in zip(memories, memories[1:]))
+    assert differ > 0
 
 
 def test_rerank_weight_zero_keeps_the_rpn_choice(model_path, demo_seq):

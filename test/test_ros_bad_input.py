@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages")
+import rclpy  # noqa: F401,E402  (a broken ROS install fails the run; it never skips)
 from builtin_interfaces.msg import Time  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from sensor_msgs.srv import SetCameraInfo  # noqa: E402
@@ -261,5 +261,5 @@ def test_debug_image_and_diagnostics(harness):
     diag = harness.diagnostics()
     assert diag["state"] == "tracking" and diag["mode"] == "siamrpn" and diag["device"] == "cpu"
     assert "random_vot.pth" in diag["model"]
-    assert int(diag["frames_tracked"]) > 0 and int(diag["frames_rejected"]) >= 0
+    assert int(diag["frames_tracked"]) > 0 and int(diag["frames_rejected"]) == 0
     assert float(diag["latency_ms"]) > 0

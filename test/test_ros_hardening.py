@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
-pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages")
+import rclpy  # noqa: F401,E402  (a broken ROS install fails the run; it never skips)
 from std_msgs.msg import Header  # noqa: E402
 
 from dasiamrpn_core.demo_sequence import make_sequence  # noqa: E402
@@ -438,3 +438,82 @@ def test_sigterm_during_a_slow_reload_or_tracking_step_exits_0_quickly(fresh_nod
     took = time.monotonic() - start
     assert code == 0 and took < SHUTDOWN_S, (code, took, node.output()[-2000:])
     assert "still busy" in node.output()
+
+
+def _target_id(response) -> int:
+    return int(response.status_message.split("tracking target ")[1].split(":")[0])
+
+
+def test_live_threshold_changes_are_seen_in_the_next_frames_states(fresh_node):
+    """Threshold parameters set at run time reach the tracker, seen in ~/state on the next frames
+    (longterm mode, the built-in reappear sequence: the target leaves the view at frame 25):
+    failure_threshold 0 keeps a confident box on the background; 0.9 starts the search after
+    failure_patience more low frames; lost_after_frames 1 turns the search into lost at once and 1000
+    back into searching."""
+    from dasiamrpn_core import DEFAULT_CHECKPOINT
+    seq = make_sequence("reappear")
+    gone = seq.frames[30]
+    assert not seq.present[30]
+    node, probe, _ = fresh_node({"mode": "longterm", "image_reliability": "reliable", "failure_threshold": 0.0},
+                                checkpoint=DEFAULT_CHECKPOINT)
+    assert probe.init_on_new_frame(seq.frames[0], tuple(int(round(v)) for v in seq.boxes[0]))
+
+    def states(frames: list) -> list[str]:
+        start = probe.count("state")
+        for frame in frames:
+            msg = bgr_to_image(frame, "bgr8", header=Header(stamp=probe.now(), frame_id="cam"))
+            probe.publish(msg)
+            assert probe.wait_box(msg.header.stamp, WAIT_S) is not None, node.output()[-2000:]
+        assert probe.wait_until(lambda: probe.count("state") >= start + len(frames), WAIT_S)
+        return [r.msg.data for r in probe.snapshot("state")[start:start + len(frames)]]
+
+    def set_live(**values) -> None:
+        results = probe.set_parameters(values)
+        assert all(r.successful for r in results), [r.reason for r in results]
+
+    assert states(seq.frames[1:25] + [gone] * 6) == ["tracking"] * 30     # never low at threshold 0
+    set_live(recovery_threshold=0.95, failure_threshold=0.9)   # one by one: recovery >= failure at each
+    patience = 3
+    assert states([gone] * (patience + 3)) == ["tracking"] * patience + ["searching"] * 3
+    set_live(lost_after_frames=1)
+    assert states([gone] * 2) == ["lost"] * 2
+    set_live(lost_after_frames=1000)
+    assert states([gone] * 2) == ["searching"] * 2
+
+
+def test_the_last_of_concurrent_init_box_calls_wins(fresh_node):
+    """init_box calls racing each other: all answer, with increasing target ids in the order served, and
+    what the node tracks afterwards is the box of the call served last (its id in ~/detections)."""
+    from dasiamrpn_core import DEFAULT_CHECKPOINT
+    node, probe, _ = fresh_node({"mode": "siamrpn", "image_reliability": "reliable"}, checkpoint=DEFAULT_CHECKPOINT)
+    base = make_sequence("demo", num_frames=1).frames[0]
+    # far apart in the 640 x 480 frame; on this still frame the trained model keeps each (IoU > 0.9)
+    boxes = [(278, 198, 84, 84), (40, 40, 80, 80), (480, 40, 80, 80), (60, 360, 80, 80)]
+    assert probe.init_on_new_frame(base, boxes[0])
+    for round_ in range(4):
+        answers: dict[int, int] = {}
+
+        def call(i: int) -> None:
+            response = probe.init_box(boxes[i])
+            assert response.success, response.status_message
+            answers[_target_id(response)] = i
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(boxes))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT_S)
+        assert len(answers) == len(boxes), answers
+        last_id = max(answers)
+        winner = boxes[answers[last_id]]
+        msg = bgr_to_image(base, "bgr8", header=Header(stamp=probe.now(), frame_id="cam"))
+        probe.publish(msg)
+        got = probe.wait_box(msg.header.stamp, WAIT_S)
+        assert got is not None, node.output()[-2000:]
+        from dasiamrpn_ros.messages import polygon_box
+        box = np.array(polygon_box(got.msg))
+        ious = [float(np.squeeze(iou_xywh(box, np.array(b, float)))) for b in boxes]
+        assert ious[answers[last_id]] > 0.5 and sorted(ious)[-2] < 0.1, (round_, answers, ious, winner)
+        assert probe.wait_until(lambda: any(r.msg.header.stamp == msg.header.stamp and r.msg.detections
+                                            for r in probe.snapshot("detections")), WAIT_S)
+        detection = [r.msg for r in probe.snapshot("detections") if r.msg.header.stamp == msg.header.stamp][0]
+        assert int(detection.detections[0].id) == last_id

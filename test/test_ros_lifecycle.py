@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages")
+import rclpy  # noqa: F401,E402  (a broken ROS install fails the run; it never skips)
 from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages")
+import rclpy  # noqa: F401,E402  (a broken ROS install fails the run; it never skips)
 from dasiamrpn_core.config import DistractorParams, LongTermParams, TrackerConfig  # noqa: E402
 from dasiamrpn_ros.parameters import (PARAMS, SPECS, THRESHOLD_NAMES, Applies, NodeSettings,  # noqa: E402
                                       check_changes, defaults)

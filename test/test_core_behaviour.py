@@ -1,0 +1,225 @@
+"""The claims of the distractor-aware and long-term trackers, pinned on hand-built inputs.
+
+The network is the real one (a trained checkpoint, loaded as the product loads it); what is built by
+hand is what reaches the logic under test: proposal features with known cosines for Eq. 3 and Eq. 4,
+and, for the long-term state machine, the RPN output of each frame (its score script), so that the
+frame on which each state starts is known exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dasiamrpn_core import load_tracker
+from dasiamrpn_core.checkpoint import load_checkpoint
+from dasiamrpn_core.config import TrackerConfig
+from dasiamrpn_core.tracker import DaSiamRPNTracker, LongTermTracker, SearchOutput
+
+IMAGE = np.random.default_rng(5).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+BOX = (140.0, 100.0, 40.0, 40.0)
+
+
+def _unit(*coords: float, dim: int = 8) -> torch.Tensor:
+    v = torch.zeros(dim, dtype=torch.float64)
+    v[:len(coords)] = torch.tensor(coords, dtype=torch.float64)
+    return v / v.norm()
+
+
+def _output(offsets, scores, size=(40.0, 40.0), features=None) -> SearchOutput:
+    """A search output with one proposal per (dx, dy) crop-pixel offset, all of ``size``."""
+    n = len(offsets)
+    boxes = np.array([[o[0] for o in offsets], [o[1] for o in offsets], [size[0]] * n, [size[1]] * n],
+                     np.float32)
+    score = np.asarray(scores, np.float32)
+    return SearchOutput(boxes, score, np.ones(n, np.float32), score.copy(), 1.0, np.asarray(size, np.float64),
+                        features if features is not None else torch.zeros(1, 1, 1, 1))
+
+
+@pytest.fixture()
+def aware(model_path):
+    tracker = load_tracker(model_path, device="cpu", mode="dasiamrpn")
+    assert isinstance(tracker, DaSiamRPNTracker)
+    tracker.init(IMAGE, BOX)
+    return tracker
+
+
+# -- Eq. 3: f(z, p) - α̂ Σ α_i f(d_i, p) / Σ α_i ----------------------------------------------------
+
+def test_eq3_subtracts_alpha_hat_times_the_distractor_similarity(aware):
+    aware.template_unit = _unit(1)
+    # two distractors learned with α = 0.6 (along e1) and 0.2 (along e2): memory (0.6 e1 + 0.2 e2) / 0.8
+    aware.distractor_sum = 0.6 * _unit(0, 1) + 0.2 * _unit(0, 0, 1)
+    aware.distractor_weight = 0.8
+    alpha_hat = aware.config.distractor.alpha_hat
+    feats = torch.stack([_unit(1), _unit(0.8, 0.6), _unit(0, 0, 1), _unit(0, 0, 0, 1)])
+    similarity, ranked = aware._eq3(feats)
+    np.testing.assert_allclose(similarity, [1.0, 0.8, 0.0, 0.0], atol=1e-12)
+    distractor = np.array([0.0, 0.6 * 0.6 / 0.8, 0.2 / 0.8, 0.0])
+    np.testing.assert_allclose(ranked, similarity - alpha_hat * distractor, atol=1e-12)
+    assert alpha_hat == 0.5 and ranked[1] == pytest.approx(0.8 - 0.5 * 0.45)
+
+
+def test_eq3_without_a_learned_distractor_is_the_template_similarity(aware):
+    aware.template_unit = _unit(1)
+    assert aware.distractor_sum is None
+    similarity, ranked = aware._eq3(torch.stack([_unit(1), _unit(1, 1)]))
+    np.testing.assert_allclose(ranked, similarity)
+    np.testing.assert_allclose(similarity, [1.0, 2 ** -0.5])
+
+
+# -- Eq. 4: the distractor term learned with rate β -----------------------------------------------
+
+def test_eq4_learns_distractors_above_h_outside_the_target_with_rate_beta(aware):
+    d = aware.config.distractor
+    beta, h = d.learning_rate, d.distractor_threshold
+    assert (beta, h) == (0.2, 0.5)
+    e = [_unit(*([0] * i + [1])) for i in range(4)]
+    feats = torch.stack(e)
+    # proposal 0 is the chosen one; 1 scores above h far away: a distractor; 2 scores exactly h: not one
+    # (strictly above); 3 overlaps the chosen box (IoU > 0.1): a shape variant of the target, not one
+    offsets = [(0, 0), (80, 0), (-80, 0), (5, 0)]
+    keep = np.arange(4)
+    aware._learn_distractors(_output(offsets, [0.9, 0.7, h, 0.95]), keep, 0, feats)
+    torch.testing.assert_close(aware.distractor_sum, 0.7 * e[1])
+    assert aware.distractor_weight == pytest.approx(0.7)
+    # frame 2: two distractors, α = 0.8 and 0.6
+    aware._learn_distractors(_output(offsets, [0.9, 0.8, 0.6, 0.95]), keep, 0, feats)
+    frame_sum, frame_weight = 0.8 * e[1] + 0.6 * e[2], 1.4
+    torch.testing.assert_close(aware.distractor_sum, (1 - beta) * 0.7 * e[1] + beta * frame_sum)
+    assert aware.distractor_weight == pytest.approx((1 - beta) * 0.7 + beta * frame_weight)
+    # frame 3: none passes (all at or below h): the memory is kept as it is, not decayed
+    before = aware.distractor_sum.clone(), aware.distractor_weight
+    aware._learn_distractors(_output(offsets, [0.9, 0.5, 0.2, 0.95]), keep, 0, feats)
+    torch.testing.assert_close(aware.distractor_sum, before[0])
+    assert aware.distractor_weight == before[1]
+    # frame 4: the distractor again: decays the old memory by (1 - β) once more
+    aware._learn_distractors(_output(offsets, [0.9, 0.9, 0.1, 0.95]), keep, 0, feats)
+    expected = (1 - beta) * ((1 - beta) * 0.7 * e[1] + beta * frame_sum) + beta * 0.9 * e[1]
+    torch.testing.assert_close(aware.distractor_sum, expected)
+
+
+# -- the re-ranking picks the target over a higher-scoring look-alike ------------------------------
+
+def _patch_map(c: int, k: int, stride: int, patterns: dict[int, torch.Tensor], side: int = 48) -> torch.Tensor:
+    """A (1, c, side, side) search feature map holding, around each proposal at crop offset dx (px),
+    the per-channel constant ``pattern`` over more than the template's k x k cells."""
+    x_f = torch.zeros(1, c, side, side)
+    centre = side / 2.0
+    for dx, pattern in patterns.items():
+        cx = int(round(centre + dx / stride))
+        half = k // 2 + 2
+        x_f[0, :, int(centre) - half:int(centre) + half, cx - half:cx + half] = pattern[:, None, None]
+    return x_f
+
+
+@pytest.mark.parametrize("rerank_weight, alpha_hat, chosen", [(0.25, 0.5, "target"), (0.0, 0.5, "twin"),
+                                                              (0.25, 0.0, "twin")])
+def test_rerank_prefers_the_target_to_a_look_alike_of_the_distractor(model_path, rerank_weight, alpha_hat,
+                                                                     chosen):
+    tracker = load_tracker(model_path, device="cpu", mode="dasiamrpn", rerank_weight=rerank_weight,
+                           alpha_hat=alpha_hat, distractor_threshold=1.0)   # nothing learned here
+    tracker.init(IMAGE, BOX)
+    c, k = tracker.template_features.shape[1], tracker.template_features.shape[-1]
+    stride = tracker.params.anchors.total_stride
+    a, b = torch.zeros(c), torch.zeros(c)
+    a[0], b[1] = 1.0, 1.0
+    tracker.template_features = a[None, :, None, None].expand(1, c, k, k).clone()
+    tracker.template_unit = F.normalize(tracker.template_features.flatten(1), dim=1)[0]
+    # the learned distractor memory (sum / weight) is the unit pattern of b
+    unit_b = F.normalize(b[:, None, None].expand(c, k, k).flatten(), dim=0)
+    tracker.distractor_sum, tracker.distractor_weight = 0.5 * unit_b, 0.5
+    twin = 0.9 * a + 0.19 ** 0.5 * b
+    x_f = _patch_map(c, k, stride, {-10 * stride: a, 10 * stride: twin})
+    # the twin scores higher in the RPN (0.9 > 0.85); its template similarity is 0.9, its distractor one
+    # 0.436: re-ranked 0.85 + 0.25 * 1 = 1.1 for the target against 0.9 + 0.25 * (0.9 - 0.5 * 0.436) = 1.07;
+    # without α̂ (or with the distractor term's sign flipped) the twin wins with 1.125 (1.18)
+    out = _output([(-10 * stride, 0), (10 * stride, 0)], [0.85, 0.9], features=x_f)
+    best = tracker._select(out)
+    assert best == {"target": 0, "twin": 1}[chosen]
+
+
+# -- the long-term state machine at its edges ------------------------------------------------------
+
+class ScriptedLongTerm(LongTermTracker):
+    """The real long-term tracker whose search step returns the next score of a script: one proposal
+    ``STEP`` crop pixels right of the crop centre, with features equal to the template's."""
+
+    STEP = 8.0
+
+    def script(self, scores: list[float]) -> None:
+        self.scores = list(scores)
+        self.searches: list[tuple[tuple[float, float], int, float]] = []
+        c = self.template_features.shape[1]
+        self.template_features = torch.ones_like(self.template_features)
+        self.template_unit = F.normalize(self.template_features.flatten(1), dim=1)[0]
+        self.features = torch.ones(1, c, 24, 24)
+
+    def _search(self, image, center, instance_size, window_influence):
+        self.searches.append((tuple(float(v) for v in center), instance_size, window_influence))
+        score = self.scores.pop(0)
+        _, scale_z = self._search_scale()
+        out = _output([(self.STEP, 0.0)], [score], size=tuple(self.size * scale_z), features=self.features)
+        out.scale_z = scale_z
+        return out
+
+
+def _scripted(model_path, scores, **overrides) -> tuple[ScriptedLongTerm, list]:
+    loaded = load_checkpoint(model_path)
+    config = TrackerConfig(mode="longterm", siamrpn=loaded.params).with_overrides(**overrides)
+    tracker = ScriptedLongTerm(loaded.net, config, device="cpu")
+    tracker.init(IMAGE, BOX)
+    tracker.script(scores)
+    return tracker, [tracker.track(IMAGE) for _ in scores]
+
+
+def test_failure_starts_on_the_frame_after_failure_patience_low_frames(model_path):
+    lt = TrackerConfig().longterm
+    assert (lt.failure_threshold, lt.failure_patience) == (0.5, 3)
+    _, results = _scripted(model_path, [0.9, 0.9, 0.4, 0.4, 0.4, 0.4, 0.3])
+    assert [r.state for r in results] == ["tracking"] * 5 + ["searching"] * 2
+    # a score exactly at the threshold is not low; a high frame resets the count of low ones
+    _, results = _scripted(model_path, [0.5] * 6 + [0.4, 0.4, 0.4, 0.9, 0.4, 0.4, 0.4, 0.9])
+    assert {r.state for r in results} == {"tracking"}
+
+
+def test_lost_starts_after_lost_after_frames_of_search(model_path):
+    tracker, results = _scripted(model_path, [0.9] + [0.1] * 4 + [0.1] * 7, lost_after_frames=5)
+    states = [r.state for r in results]
+    failed = states.index("searching")
+    assert failed == 4
+    assert states[failed:failed + 5] == ["searching"] * 5 and states[failed + 5:] == ["lost"] * 3
+
+
+def test_search_recovers_only_at_the_recovery_threshold_and_freezes_the_box(model_path):
+    lt = TrackerConfig().longterm
+    assert lt.search_step == 64 and lt.max_instance_size == 431
+    # failure on frame 4; then 0.6 (above the failure threshold, below the recovery one) does not
+    # recover; a score at the recovery threshold does (0.75: exact in float32, as the scores are)
+    scores = [0.9, 0.1, 0.1, 0.1, 0.1, 0.6, 0.6, 0.74, 0.6, 0.75, 0.9]
+    tracker, results = _scripted(model_path, scores, recovery_threshold=0.75)
+    states = [r.state for r in results]
+    assert states == ["tracking"] * 4 + ["searching"] * 5 + ["tracking"] * 2
+    # while searching the box stays where it was when the failure was declared
+    frozen = results[3].box
+    assert all(r.box == frozen for r in results[4:9])
+    assert results[9].box != frozen                       # recovery moves it again
+    # the search crop grows by search_step per frame up to max_instance_size, without the cosine window
+    sizes = [s[1] for s in tracker.searches]
+    windows = [s[2] for s in tracker.searches]
+    local = tracker.params.instance_size
+    assert sizes[:5] == [local] * 5 and sizes[5:10] == [local + 64, local + 128, 431, 431, 431]
+    assert windows[:5] == [tracker.params.window_influence] * 5 and windows[5:10] == [0.0] * 5
+    assert sizes[10] == local and windows[10] == tracker.params.window_influence   # local tracking again
+
+
+def test_recovery_needs_the_template_similarity_too(model_path):
+    tracker, _ = _scripted(model_path, [0.9, 0.1, 0.1, 0.1, 0.1])
+    # a proposal that scores high but looks nothing like the template (cosine 0) does not recover
+    tracker.features = -torch.ones_like(tracker.features)
+    tracker.scores = [0.95, 0.95]
+    assert [tracker.track(IMAGE).state for _ in range(2)] == ["searching", "searching"]
+    tracker.features = torch.ones_like(tracker.features)
+    tracker.scores = [0.95]
+    assert tracker.track(IMAGE).state == "tracking"
