@@ -8,6 +8,9 @@ ground truth is exact (0-based ``x, y, w, h``).
 * ``"demo"``: the target moves, changes scale and crosses the distractor while the camera pans.
 * ``"reappear"``: the target vanishes for a while and reappears far outside the normal search
   region (for the long-term tracker).
+* ``"lookalike"``: the target drifts slowly with its twin beside it (one target side apart); from
+  frame 20 to 44 a shadow darkens the target to 40 % and blurs it, while the twin stays bright
+  (for the distractor-aware tracker).
 """
 from __future__ import annotations
 
@@ -19,6 +22,10 @@ import numpy as np
 FRAME_SIZE = (640, 480)          # width, height
 TARGET_SIDE = 84                 # target side at scale 1, pixels
 FACE_ROWS, FACE_COLS = slice(20, 200), slice(150, 330)   # the astronaut's face in `astronaut()`
+# "lookalike": the twin's offset to the right of the target, and the shadow over the target
+TWIN_OFFSET = 110                # pixels: 26 px of background between the two
+SHADOW_FRAMES = (20, 45)         # frames [first, last + 1) in the shadow
+SHADOW_GAIN, SHADOW_BLUR = 0.4, 9.0
 
 
 @dataclass(frozen=True)
@@ -100,4 +107,17 @@ def make_sequence(kind: str = "demo", num_frames: int | None = None) -> Sequence
             boxes.append(box)
             frames.append(frame)
         return Sequence("reappear", frames, np.asarray(boxes, dtype=np.float64))
-    raise ValueError(f"unknown built-in sequence {kind!r}; expected 'demo' or 'reappear'")
+    if kind == "lookalike":
+        n = num_frames or 50
+        frames, boxes = [], []
+        for i in range(n):
+            frame = _background(background, 0.1 + 0.002 * i)
+            x, y = 200.0 + i, 200.0
+            patch = face
+            if SHADOW_FRAMES[0] <= i < SHADOW_FRAMES[1]:
+                patch = (cv2.GaussianBlur(face, (0, 0), SHADOW_BLUR) * SHADOW_GAIN).astype(np.uint8)
+            _paste(frame, distractor, x + TWIN_OFFSET, y, TARGET_SIDE)
+            boxes.append(_paste(frame, patch, x, y, TARGET_SIDE))
+            frames.append(frame)
+        return Sequence("lookalike", frames, np.asarray(boxes, dtype=np.float64))
+    raise ValueError(f"unknown built-in sequence {kind!r}; expected 'demo', 'reappear' or 'lookalike'")

@@ -223,3 +223,27 @@ def test_recovery_needs_the_template_similarity_too(model_path):
     tracker.features = torch.ones_like(tracker.features)
     tracker.scores = [0.95]
     assert tracker.track(IMAGE).state == "tracking"
+
+
+# -- a look-alike beside the target: the distractor-aware mode holds on where SiamRPN drifts -------
+
+def test_dasiamrpn_holds_a_shadowed_target_beside_its_twin_where_siamrpn_drifts():
+    """The built-in "lookalike" sequence with the bundled model: the target darkens beside its bright
+    twin (frames 20-44). SiamRPN drifts off it; DaSiamRPN, having learned the twin as a distractor,
+    stays on it. With the re-ranking weighted 0 (distractors still learned) it drifts like SiamRPN."""
+    from dasiamrpn_core import DEFAULT_CHECKPOINT
+    from dasiamrpn_core.demo_sequence import SHADOW_FRAMES, make_sequence
+    from dasiamrpn_core.geometry import iou_xywh
+    seq = make_sequence("lookalike")
+
+    def ious(mode: str, **overrides) -> np.ndarray:
+        tracker = load_tracker(DEFAULT_CHECKPOINT, device="cpu", mode=mode, **overrides)
+        tracker.init(seq.frames[0], tuple(seq.boxes[0]))
+        boxes = np.array([tracker.track(f).box for f in seq.frames[1:]])
+        return np.concatenate([[1.0], iou_xywh(boxes, seq.boxes[1:])])
+
+    plain, aware, unranked = ious("siamrpn"), ious("dasiamrpn"), ious("dasiamrpn", rerank_weight=0.0)
+    late = slice(SHADOW_FRAMES[0] + 12, SHADOW_FRAMES[1])      # the end of the shadow
+    assert (aware[late] >= 0.45).all() and (plain[late] < 0.3).all(), (aware[late], plain[late])
+    np.testing.assert_array_equal(unranked, plain)
+    assert aware.mean() > plain.mean() + 0.08

@@ -78,7 +78,7 @@ def test_smoke_config_20_steps(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(200)
-def test_sigkill_then_resume_reaches_the_same_final_step(tmp_path):
+def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path):
     cfg = _tiny_config(tmp_path)
     out = tmp_path / "run"
     proc = subprocess.Popen([PY, "-m", "training.cli", "--config", str(cfg), "--output", str(out),
@@ -101,6 +101,32 @@ def test_sigkill_then_resume_reaches_the_same_final_step(tmp_path):
     assert state["step"] == 12 and state["pairs"] == 24 and state["schedule"]["step_count"] == 12
     assert len(list(ckpts.glob("step_*.pt"))) == 2  # keep-last-K
     assert (out / "weights" / "SiamRPNcompact.pth").is_file()
+    # exactly the run that was never interrupted: the same model, optimizer, schedule and RNG states
+    clean = tmp_path / "uninterrupted"
+    res = _train(["--config", str(cfg), "--output", str(clean), "--max-steps", "12"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    reference = torch.load(clean / "checkpoints" / "step_00000012.pt", weights_only=True)
+    assert state.keys() == reference.keys()
+    for key in ("model", "optimizer", "schedule", "scaler", "rng", "step", "pairs", "validation"):
+        _assert_same(state[key], reference[key], key)
+
+
+def _assert_same(a, b, where: str) -> None:
+    """Nested dicts/lists of tensors and plain values, equal bit for bit."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: length {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and where.startswith("validation") and where.endswith("seconds"):
+        pass   # wall time of a validation
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 @pytest.mark.slow

@@ -121,3 +121,47 @@ def test_training_curves_read_and_plot_a_metrics_csv(tmp_path):
     assert val == [(20, 0.61), (30, 0.65)]
     assert main([str(tmp_path)]) == 0 and (tmp_path / "curves.png").stat().st_size > 10_000
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def _draws() -> tuple:
+    import random
+    return torch.rand(3).tolist(), np.random.rand(3).tolist(), np.random.randn(), random.random(), random.gauss(0, 1)
+
+
+def test_rng_state_restores_torch_numpy_and_python_exactly(tmp_path):
+    """What a resume relies on: every global RNG (including numpy's and Python's cached Gaussians)
+    continues exactly where the checkpoint left it, also after a save/load with weights_only."""
+    from training.checkpoints import rng_state, seed_rng, set_rng_state
+    seed_rng(11)
+    _draws()
+    np.random.randn()                       # leaves a cached Gaussian in numpy's state
+    torch.save({"rng": rng_state()}, tmp_path / "s.pt")
+    expected = _draws()
+    seed_rng(99)
+    assert _draws() != expected
+    set_rng_state(torch.load(tmp_path / "s.pt", weights_only=True)["rng"])
+    assert _draws() == expected
+    seed_rng(11)
+    first = _draws()
+    seed_rng(11)
+    assert _draws() == first                # seeding is deterministic for all three
+
+
+def test_checkpoint_manager_keeps_the_last_k_and_falls_back_from_a_corrupt_one(tmp_path):
+    from training.checkpoints import CheckpointManager
+    manager = CheckpointManager(tmp_path / "ckpts", keep_last=2)
+    assert manager.list() == [] and manager.latest() is None
+    for step in (3, 6, 9):
+        manager.save({"step": step, "w": torch.full((2,), float(step))}, step)
+    assert [s for s, _ in manager.list()] == [6, 9]
+    (tmp_path / "ckpts" / "notes.txt").write_text("not a checkpoint")
+    (tmp_path / "ckpts" / "step_123.pt").write_text("wrong name pattern")
+    assert [s for s, _ in manager.list()] == [6, 9]
+    state, path = manager.latest()
+    assert state["step"] == 9 and path.name == "step_00000009.pt"
+    path.write_bytes(path.read_bytes()[:40])          # a file cut short by a crash
+    state, path = manager.latest()
+    assert state["step"] == 6 and torch.equal(state["w"], torch.full((2,), 6.0))
+    best = manager.mark_best(path)
+    assert torch.load(best, weights_only=True)["step"] == 6 and not list(best.parent.glob(".*.tmp"))
+    assert CheckpointManager(tmp_path / "k0", keep_last=0).keep_last == 1

@@ -17,6 +17,14 @@ PATTERN = re.compile(r"^step_(\d{8})\.pt$")
 BEST = "best.pt"
 
 
+def seed_rng(seed: int) -> None:
+    """Seed the global torch, numpy and Python RNGs (a run starts from these, a resumed run then
+    restores the checkpoint's states: both reach the same states)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    random.seed(seed)
+
+
 def rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": _python_state()}
     if torch.cuda.is_available():

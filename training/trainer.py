@@ -25,7 +25,7 @@ from dasiamrpn_core.efficientnet import load_imagenet
 from dasiamrpn_core.models import ARCHITECTURES, LiteArchSpec, SiamRPN, SiamRPNLite, build_network
 from dasiamrpn_core.tracker import resolve_device
 
-from .checkpoints import CheckpointManager, rng_state, set_rng_state
+from .checkpoints import CheckpointManager, rng_state, seed_rng, set_rng_state
 from .config import TrainConfig, config_to_dict
 from .datasets import load_all
 from .datasets.records import Track
@@ -205,6 +205,7 @@ class Trainer:
         if main:
             self.output.mkdir(parents=True, exist_ok=True)
         code_commit = git_commit()  # the code that runs, recorded before any later edit
+        seed_rng(cfg.seed + self.dist.rank)
         tracks = self._tracks()
         dataset = PairDataset(tracks, cfg, (self.max_steps + 1) * cfg.batch_size * self.dist.world)
         # channels-last: oneDNN's (and cuDNN's) convolutions run faster on NHWC; on the 2-core CPU the
@@ -241,7 +242,11 @@ class Trainer:
         loader = DataLoader(dataset, batch_sampler=StepBatchSampler(start_step, self.max_steps, cfg.batch_size,
                                                                     self.dist.rank, self.dist.world),
                             num_workers=cfg.num_workers, persistent_workers=False,
-                            pin_memory=self.device.type == "cuda")
+                            pin_memory=self.device.type == "cuda",
+                            # its own generator: starting an iterator draws a worker base seed, which
+                            # from the global RNG would make a resumed run's RNG state differ from an
+                            # uninterrupted one's (the pairs themselves are seeded by their index)
+                            generator=torch.Generator().manual_seed(cfg.seed + start_step))
         val_tracks = self._val_tracks() if main else []
         logger = _RunLogger(self.output, main, resume=start_step > 0)
         if main:
