@@ -111,6 +111,12 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path):
         _assert_same(state[key], reference[key], key)
 
 
+def _final_model(output: Path) -> dict:
+    """The model state of a run's last checkpoint (what a resume would continue from)."""
+    last = sorted((output / "checkpoints").glob("step_*.pt"))[-1]
+    return torch.load(last, weights_only=True)["model"]
+
+
 def _assert_same(a, b, where: str) -> None:
     """Nested dicts/lists of tensors and plain values, equal bit for bit."""
     if isinstance(a, torch.Tensor):
@@ -192,8 +198,8 @@ def test_frozen_layers_stay_fixed_when_fine_tuning_a_checkpoint(tmp_path):
     init = save_checkpoint(tmp_path / "init.pth", start, PRESETS["vot"], {})
     cfg = load_config(_tiny_config(tmp_path), [f"init={init}", "optim.frozen_backbone_convs=2",
                                                "validation.datasets=[]", "optim.weight_decay=0.01"])
-    result = Trainer(cfg, tmp_path / "ft", max_steps=2).run()
-    before, after = start.state_dict(), result["params"]
+    Trainer(cfg, tmp_path / "ft", max_steps=2).run()
+    before, after = start.state_dict(), _final_model(tmp_path / "ft")
     for key in ("featureExtract.0.weight", "featureExtract.1.weight", "featureExtract.4.weight",
                 "featureExtract.5.running_mean"):
         assert torch.equal(before[key], after[key]), f"{key} must stay frozen"
@@ -214,7 +220,7 @@ def test_lite_net_trains_from_imagenet_with_a_frozen_trunk_and_exports_a_tracker
         "validation.datasets=[]", "export.name=lite"])
     result = Trainer(cfg, tmp_path / "lite", max_steps=2).run()
     imagenet = load_imagenet(EfficientNetLite0(11)).state_dict()
-    after = result["params"]
+    after = _final_model(tmp_path / "lite")
     for key in ("backbone.stem.weight", "backbone.blocks.9.project.weight", "backbone.blocks.9.project_bn.running_var"):
         assert torch.equal(after[key], imagenet[key.removeprefix("backbone.")]), f"{key} must stay frozen"
     assert not torch.equal(after["backbone.blocks.10.project.weight"], imagenet["blocks.10.project.weight"])

@@ -54,6 +54,14 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checkpoint_state(net, optimizer, schedule, scaler, **run) -> dict:
+    """A resumable training checkpoint: model, optimiser, schedule and AMP scaler states, every RNG
+    state, and the run's own values (``step``, ``pairs``, ``best_auc``, ``validation``, ``config``,
+    ``elapsed_s``); ``Trainer._resume`` reads it back."""
+    return {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "scaler": scaler.state_dict(), "rng": rng_state(), **run}
+
+
 class CheckpointManager:
     def __init__(self, directory: Path, keep_last: int):
         self.directory = Path(directory)

@@ -11,7 +11,7 @@ import math
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,7 +25,7 @@ from dasiamrpn_core.efficientnet import load_imagenet
 from dasiamrpn_core.models import ARCHITECTURES, LiteArchSpec, SiamRPN, SiamRPNLite, build_network
 from dasiamrpn_core.tracker import resolve_device
 
-from .checkpoints import CheckpointManager, rng_state, seed_rng, set_rng_state
+from .checkpoints import BEST, CheckpointManager, checkpoint_state, seed_rng, set_rng_state
 from .config import TrainConfig, config_to_dict
 from .datasets import load_all
 from .datasets.records import Track
@@ -34,7 +34,8 @@ from .init import initialise
 from .loss import siamrpn_loss
 from .pairs import PairDataset
 from .schedule import Schedule
-from .validation import evaluate_tracker
+from .tune import config_grid, coordinate_search
+from .validation import evaluate_tracker, validation_tracks
 
 LOG = logging.getLogger("training")
 CSV_FIELDS = ("step", "pairs", "lr", "loss", "cls", "reg", "acc", "pairs_per_s", "elapsed_s", "val_auc")
@@ -54,6 +55,33 @@ class DistInfo:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+@dataclass
+class _Run:
+    """What one training run carries from step to step (and into its checkpoints)."""
+
+    net: SiamRPN | SiamRPNLite
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    tracks: list[Track]
+    dataset: PairDataset
+    code_commit: str | None
+    last_ckpt: Path | None = None
+    model: nn.Module | None = None        # ``net``, or its DistributedDataParallel wrapper
+    start_step: int = 0
+    step: int = 0
+    best_auc: float = -math.inf
+    history: list[dict] = field(default_factory=list)
+    elapsed_before: float = 0.0
+    t0: float = 0.0
+    window_t: float = 0.0
+    window_pairs: int = 0
+    seen_indices: list[int] = field(default_factory=list)   # this rank's pairs (ranks/rank<r>.json)
+    stop_reason: str = "max_steps"
+    val_tracks: list[Track] = field(default_factory=list)
+    logger: "_RunLogger | None" = None
 
 
 def setup_distributed(device: torch.device) -> DistInfo:
@@ -85,24 +113,6 @@ class StepBatchSampler(Sampler):
 def backbone_convs(net: SiamRPN) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     mods = list(net.featureExtract)
     return [(m, mods[i + 1]) for i, m in enumerate(mods) if isinstance(m, nn.Conv2d)]
-
-
-def validation_tracks(cfg: TrainConfig, cache_dir: Path, max_sequences: int = 0) -> list[Track]:
-    """The held-out sequences of ``cfg.validation`` (datasets and synthetic sequences), at most
-    ``max_sequences`` (default ``validation.max_sequences``) of them, taken from every source in turn."""
-    v = cfg.validation
-    tracks: list[Track] = []
-    if v.datasets:
-        tracks.extend(load_all(v.datasets, seed=cfg.seed, cache_dir=cache_dir,
-                               min_box=cfg.sampling.min_box_pixels))
-    from .synthetic import synthetic_tracks
-    for count, variant in ((v.synthetic_sequences, "plain"), (v.twin_sequences, "twin"),
-                           (v.occlusion_sequences, "occlusion")):
-        if count:
-            tracks.extend(synthetic_tracks(v.synthetic_photos, count, v.synthetic_frames,
-                                           Path(cache_dir) / "synthetic", seed=cfg.seed, variant=variant))
-    tracks = [t for t in tracks if len(t.frames) >= 2]
-    return tracks[:max_sequences or v.max_sequences]
 
 
 class Trainer:
@@ -200,9 +210,34 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> dict:
+        """Train from step 0 (or the newest checkpoint with ``resume``) to ``max_steps`` or the wall-time
+        budget; validate and checkpoint on the way; export (rank 0). Returns a summary."""
+        run = self._setup()
+        if self.resume:
+            self._resume(run)
+        loader = self._loader(run)
+        self._start_logging(run)
+        if self.dist.main and self.cfg.validation.at_start and run.step == 0:
+            self._validate(run)
+        bar = tqdm(total=self.max_steps, initial=run.step, desc="train", unit="step", disable=not self.dist.main,
+                   dynamic_ncols=True, mininterval=2.0)
+        for batch in loader:
+            parts = self._train_step(run, batch)
+            elapsed = self._synced_elapsed(run.t0)
+            if self.cfg.optim.decay_by_wall_time and self.cfg.wall_time_s:
+                run.schedule.time_fraction = min(elapsed / self.cfg.wall_time_s, 1.0)
+            lr = run.schedule.step()
+            self._log_step(run, batch, parts, lr, elapsed, bar)
+            self._periodic_checkpoint(run)
+            if self._should_stop(elapsed):
+                run.stop_reason = "wall_time"
+                break
+        bar.close()
+        return self._finish(run)
+
+    def _setup(self) -> "_Run":
         cfg = self.cfg
-        main = self.dist.main
-        if main:
+        if self.dist.main:
             self.output.mkdir(parents=True, exist_ok=True)
         code_commit = git_commit()  # the code that runs, recorded before any later edit
         seed_rng(cfg.seed + self.dist.rank)
@@ -213,193 +248,198 @@ class Trainer:
         net = self._build_net(dataset).to(self.device, memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                     weight_decay=cfg.optim.weight_decay)
-        schedule = Schedule(optimizer, cfg.optim, self.max_steps)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        start_step, best_auc, history, elapsed_before = 0, -math.inf, [], 0.0
-        if self.resume:
-            found = self.ckpts.latest()
-            if found is None:
-                LOG.warning("--resume: no checkpoint in %s; starting from step 0", self.ckpts.directory)
-            else:
-                state, path = found
-                net.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                schedule.load_state_dict(state["schedule"])
-                scaler.load_state_dict(state["scaler"])
-                set_rng_state(state["rng"])
-                start_step = int(state["step"])
-                best_auc = float(state.get("best_auc", -math.inf))
-                history = list(state.get("validation", []))
-                elapsed_before = float(state.get("elapsed_s", 0.0))
-                schedule.max_steps = self.max_steps
-                schedule.apply()
-                if main:
-                    LOG.info("resumed from %s at step %d (%d pairs seen)", path, start_step, state["pairs"])
-        model: nn.Module = net
+        return _Run(net=net, optimizer=optimizer, schedule=Schedule(optimizer, cfg.optim, self.max_steps),
+                    scaler=torch.amp.GradScaler("cuda", enabled=self.amp), tracks=tracks, dataset=dataset,
+                    code_commit=code_commit,
+                    last_ckpt=self.ckpts.list()[-1][1] if self.ckpts.list() else None)
+
+    def _resume(self, run: "_Run") -> None:
+        """Continue from the newest readable checkpoint (``checkpoint_state`` wrote it): model, optimiser,
+        schedule (stretched to this run's ``max_steps``), AMP scaler, RNG states, step and history."""
+        found = self.ckpts.latest()
+        if found is None:
+            LOG.warning("--resume: no checkpoint in %s; starting from step 0", self.ckpts.directory)
+            return
+        state, path = found
+        run.net.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.schedule.load_state_dict(state["schedule"])
+        run.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        run.start_step = run.step = int(state["step"])
+        run.best_auc = float(state.get("best_auc", -math.inf))
+        run.history = list(state.get("validation", []))
+        run.elapsed_before = float(state.get("elapsed_s", 0.0))
+        run.schedule.max_steps = self.max_steps
+        run.schedule.apply()
+        if self.dist.main:
+            LOG.info("resumed from %s at step %d (%d pairs seen)", path, run.step, state["pairs"])
+
+    def _loader(self, run: "_Run") -> DataLoader:
+        run.model = run.net
         if self.dist.world > 1:
-            model = nn.parallel.DistributedDataParallel(
-                net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        loader = DataLoader(dataset, batch_sampler=StepBatchSampler(start_step, self.max_steps, cfg.batch_size,
-                                                                    self.dist.rank, self.dist.world),
-                            num_workers=cfg.num_workers, persistent_workers=False,
-                            pin_memory=self.device.type == "cuda",
-                            # its own generator: starting an iterator draws a worker base seed, which
-                            # from the global RNG would make a resumed run's RNG state differ from an
-                            # uninterrupted one's (the pairs themselves are seeded by their index)
-                            generator=torch.Generator().manual_seed(cfg.seed + start_step))
-        val_tracks = self._val_tracks() if main else []
-        logger = _RunLogger(self.output, main, resume=start_step > 0)
-        if main:
+            run.model = nn.parallel.DistributedDataParallel(
+                run.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        sampler = StepBatchSampler(run.start_step, self.max_steps, self.cfg.batch_size, self.dist.rank,
+                                   self.dist.world)
+        # its own generator: starting an iterator draws a worker base seed, which from the global RNG
+        # would make a resumed run's RNG state differ from an uninterrupted one's (the pairs themselves
+        # are seeded by their index)
+        return DataLoader(run.dataset, batch_sampler=sampler, num_workers=self.cfg.num_workers,
+                          persistent_workers=False, pin_memory=self.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(self.cfg.seed + run.start_step))
+
+    def _start_logging(self, run: "_Run") -> None:
+        cfg = self.cfg
+        run.val_tracks = self._val_tracks() if self.dist.main else []
+        run.logger = _RunLogger(self.output, self.dist.main, resume=run.start_step > 0)
+        if self.dist.main:
             (self.output / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
             LOG.info("training %s on %d tracks for steps %d..%d (batch %d x %d process(es)), device %s",
-                     cfg.arch, len(tracks), start_step, self.max_steps, cfg.batch_size, self.dist.world,
+                     cfg.arch, len(run.tracks), run.start_step, self.max_steps, cfg.batch_size, self.dist.world,
                      self.device)
-        t0 = time.time() - elapsed_before   # the wall-time budget spans resumed runs
-        step = start_step
-        last_ckpt: Path | None = self.ckpts.list()[-1][1] if self.ckpts.list() else None
-        bar = tqdm(total=self.max_steps, initial=start_step, desc="train", unit="step", disable=not main,
-                   dynamic_ncols=True, mininterval=2.0)
-        seen_indices: list[int] = []
-        window_t, window_pairs = time.time(), 0
-        stop_reason = "max_steps"
+        run.t0 = time.time() - run.elapsed_before   # the wall-time budget spans resumed runs
+        run.window_t = time.time()
 
-        def checkpoint(step_now: int) -> Path | None:
-            nonlocal last_ckpt
-            if not main:
-                return None
-            state = {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                     "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state(),
-                     "step": step_now, "pairs": step_now * cfg.batch_size * self.dist.world,
-                     "best_auc": best_auc, "validation": history, "config": config_to_dict(cfg),
-                     "elapsed_s": time.time() - t0}
-            last_ckpt = self.ckpts.save(state, step_now)
-            return last_ckpt
+    def _train_step(self, run: "_Run", batch: dict):
+        """One optimisation step on one batch; the loss parts (``NonFiniteLoss`` on NaN/Inf)."""
+        run.model.train()
+        frozen = self._apply_freeze(run.net, run.step)
+        z, x = (batch[k].to(self.device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
+                for k in ("template", "search"))
+        labels, deltas, weights = (batch[k].to(self.device) for k in ("labels", "deltas", "weights"))
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
+            delta, logits = run.model(z, x)
+        parts = siamrpn_loss(delta, logits, labels, deltas, weights, run.net.spec.anchor_num, self.cfg.loss)
+        if not torch.isfinite(parts.total):
+            where = run.last_ckpt if run.last_ckpt is not None else "none written yet"
+            raise NonFiniteLoss(
+                f"non-finite loss ({float(parts.total)}: cls {float(parts.cls)}, reg {float(parts.reg)}) "
+                f"at step {run.step}; stopping. Last good checkpoint: {where}")
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(parts.total).backward()
+        for p in frozen:
+            p.grad = None
+        if self.cfg.optim.grad_clip > 0:
+            run.scaler.unscale_(run.optimizer)
+            torch.nn.utils.clip_grad_norm_(run.net.parameters(), self.cfg.optim.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.step += 1
+        return parts
 
-        def checkpoint_and_track_best(step_now: int, run_validation: bool) -> None:
-            """Validate (if asked), write a checkpoint and mark it best when validation improved."""
-            nonlocal best_auc
-            auc = validate(step_now) if run_validation else None
-            improved = auc is not None and auc > best_auc
-            if improved:
-                best_auc = auc
-            path = checkpoint(step_now)
-            if improved and path is not None and cfg.checkpoint.keep_best:
-                self.ckpts.mark_best(path)
+    def _log_step(self, run: "_Run", batch: dict, parts, lr: float, elapsed: float, bar) -> None:
+        cfg = self.cfg
+        run.seen_indices.extend(int(i) for i in batch["index"])
+        run.window_pairs += len(batch["index"]) * self.dist.world
+        if self.dist.main and (run.step % cfg.log_every == 0 or run.step == self.max_steps):
+            rate = run.window_pairs / max(time.time() - run.window_t, 1e-6)
+            run.window_t, run.window_pairs = time.time(), 0
+            row = {"step": run.step, "pairs": run.step * cfg.batch_size * self.dist.world, "lr": lr,
+                   "loss": float(parts.total.detach()), "cls": float(parts.cls.detach()),
+                   "reg": float(parts.reg.detach()), "acc": float(parts.accuracy), "pairs_per_s": rate,
+                   "elapsed_s": elapsed}
+            run.logger.row(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.2f}", pairs_s=f"{rate:.1f}")
+        bar.update(1)
 
-        def validate(step_now: int) -> float | None:
-            if not main or not val_tracks:
-                return None
-            v = cfg.validation
-            res = evaluate_tracker(net, tracking_params(cfg.export.tracking, cfg.targets.anchors), val_tracks, mode=v.mode,
-                                   max_frames=v.max_frames)
-            auc = res["mean_auc"]
-            history.append({"step": step_now, "mean_auc": auc, "per_sequence": res["per_sequence"]})
-            logger.scalar("val/success_auc", auc, step_now)
-            LOG.info("step %d: validation success AUC %.3f on %d sequences", step_now, auc, len(val_tracks))
-            return auc
+    def _periodic_checkpoint(self, run: "_Run") -> None:
+        cfg = self.cfg
+        val_due = cfg.validation.every_steps and run.step % cfg.validation.every_steps == 0
+        if run.step < self.max_steps and (val_due or run.step % cfg.checkpoint.every_steps == 0):
+            self._checkpoint_and_track_best(run, run_validation=bool(val_due))
 
-        if main and cfg.validation.at_start and start_step == 0:
-            validate(0)
-        for batch in loader:
-            model.train()
-            frozen = self._apply_freeze(net, step)
-            z, x = (batch[k].to(self.device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
-                    for k in ("template", "search"))
-            labels = batch["labels"].to(self.device)
-            deltas = batch["deltas"].to(self.device)
-            weights = batch["weights"].to(self.device)
-            with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
-                delta, logits = model(z, x)
-            parts = siamrpn_loss(delta, logits, labels, deltas, weights, net.spec.anchor_num, cfg.loss)
-            if not torch.isfinite(parts.total):
-                where = last_ckpt if last_ckpt is not None else "none written yet"
-                raise NonFiniteLoss(
-                    f"non-finite loss ({float(parts.total)}: cls {float(parts.cls)}, reg {float(parts.reg)}) "
-                    f"at step {step}; stopping. Last good checkpoint: {where}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(parts.total).backward()
-            for p in frozen:
-                p.grad = None
-            if cfg.optim.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            elapsed = self._synced_elapsed(t0)
-            if cfg.optim.decay_by_wall_time and cfg.wall_time_s:
-                schedule.time_fraction = min(elapsed / cfg.wall_time_s, 1.0)
-            lr = schedule.step()
-            seen_indices.extend(int(i) for i in batch["index"])
-            window_pairs += len(batch["index"]) * self.dist.world
-            if main and (step % cfg.log_every == 0 or step == self.max_steps):
-                rate = window_pairs / max(time.time() - window_t, 1e-6)
-                window_t, window_pairs = time.time(), 0
-                row = {"step": step, "pairs": step * cfg.batch_size * self.dist.world, "lr": lr,
-                       "loss": float(parts.total.detach()), "cls": float(parts.cls.detach()),
-                       "reg": float(parts.reg.detach()),
-                       "acc": float(parts.accuracy), "pairs_per_s": rate, "elapsed_s": elapsed}
-                logger.row(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.2f}", pairs_s=f"{rate:.1f}")
-            bar.update(1)
-            val_due = cfg.validation.every_steps and step % cfg.validation.every_steps == 0
-            if step < self.max_steps and (val_due or step % cfg.checkpoint.every_steps == 0):
-                checkpoint_and_track_best(step, run_validation=bool(val_due))
-            if self._should_stop(elapsed):
-                stop_reason = "wall_time"
-                break
-        bar.close()
+    # ------------------------------------------------------------------ checkpoints and validation
+    def _checkpoint(self, run: "_Run") -> Path | None:
+        if not self.dist.main:
+            return None
+        state = checkpoint_state(run.net, run.optimizer, run.schedule, run.scaler, step=run.step,
+                                 pairs=run.step * self.cfg.batch_size * self.dist.world, best_auc=run.best_auc,
+                                 validation=run.history, config=config_to_dict(self.cfg),
+                                 elapsed_s=time.time() - run.t0)
+        run.last_ckpt = self.ckpts.save(state, run.step)
+        return run.last_ckpt
+
+    def _checkpoint_and_track_best(self, run: "_Run", run_validation: bool) -> None:
+        """Validate (if asked), write a checkpoint and mark it best when validation improved."""
+        auc = self._validate(run) if run_validation else None
+        improved = auc is not None and auc > run.best_auc
+        if improved:
+            run.best_auc = auc
+        path = self._checkpoint(run)
+        if improved and path is not None and self.cfg.checkpoint.keep_best:
+            self.ckpts.mark_best(path)
+
+    def _validate(self, run: "_Run") -> float | None:
+        if not self.dist.main or not run.val_tracks:
+            return None
+        v = self.cfg.validation
+        res = evaluate_tracker(run.net, tracking_params(self.cfg.export.tracking, self.cfg.targets.anchors),
+                               run.val_tracks, mode=v.mode, max_frames=v.max_frames)
+        auc = res["mean_auc"]
+        run.history.append({"step": run.step, "mean_auc": auc, "per_sequence": res["per_sequence"]})
+        run.logger.scalar("val/success_auc", auc, run.step)
+        LOG.info("step %d: validation success AUC %.3f on %d sequences", run.step, auc, len(run.val_tracks))
+        return auc
+
+    # ------------------------------------------------------------------ the end of a run
+    def _finish(self, run: "_Run") -> dict:
         if self.dist.world > 1:
-            self._average_buffers(net)
-        result = {"step": step, "stop_reason": stop_reason, "seen_indices": seen_indices}
-        if step > start_step or not self.ckpts.list():
-            checkpoint_and_track_best(step, run_validation=True)
+            self._average_buffers(run.net)
+        result = {"step": run.step, "stop_reason": run.stop_reason}
+        if run.step > run.start_step or not self.ckpts.list():
+            self._checkpoint_and_track_best(run, run_validation=True)
         if self.dist.world > 1:
-            self._write_rank_summary(net, step, seen_indices)
-        if main:
-            metadata = {
-                "config": config_to_dict(cfg), "config_file": self.config_path,
-                "data": {"datasets": [s.label for s in cfg.datasets], "tracks": len(tracks),
-                         "tracks_per_source": dict(Counter(t.source for t in tracks)),
-                         "still_images": _short_list(sorted({t.frames[0] for t in tracks if t.still})),
-                         "sampling": cfg.sampling.proportions, "skipped": dataset.skips.summary()},
-                "step": step, "pairs_seen": step * cfg.batch_size * self.dist.world,
-                "validation": history[-1] if history else None, "best_validation_auc": best_auc,
-                "git_commit": code_commit, "stop_reason": stop_reason,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            export_net = net
-            best_file = self.ckpts.directory / "best.pt"
-            if cfg.export.use_best and best_file.is_file():
-                best = torch.load(best_file, map_location="cpu", weights_only=True)
-                export_net = build_network(net.spec)
-                export_net.load_state_dict(best["model"])
-                metadata["exported_step"] = int(best["step"])
-                metadata["validation"] = next((h for h in history if h["step"] == best["step"]), None)
-            else:
-                metadata["exported_step"] = step
-            params = tracking_params(cfg.export.tracking, cfg.targets.anchors)
-            if cfg.export.tune_grid and val_tracks:
-                from .tune import config_grid, coordinate_search
-                tune_tracks = validation_tracks(cfg, self.output / "cache", cfg.export.tune_max_sequences)
-                if export_net is net:
-                    export_net = copy.deepcopy(net)
-                round_to_storage(export_net, cfg.export.storage_dtype)  # search on the network that ships
-                params, search = coordinate_search(export_net, params, tune_tracks,
-                                                   config_grid(cfg.export.tune_grid),
-                                                   cfg.export.tune_mode, cfg.validation.max_frames)
-                metadata["tracking_tuning"] = {"sequences": [t.name for t in tune_tracks],
-                                               "mode": cfg.export.tune_mode,
-                                               "best": max(search, key=lambda r: r["mean_auc"]),
-                                               "evaluations": search}
-            result["exported"] = export_weights(export_net, cfg.export, self.output, metadata, params)
-            result["validation"] = history
-            LOG.info("finished at step %d (%s)", step, stop_reason)
-        logger.close()
+            self._write_rank_summary(run.net, run.step, run.seen_indices)
+        if self.dist.main:
+            result["exported"] = self._export(run)
+            result["validation"] = run.history
+            LOG.info("finished at step %d (%s)", run.step, run.stop_reason)
+        run.logger.close()
         if self.dist.world > 1:
             dist.barrier()
-        result["params"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return result
+
+    def _export(self, run: "_Run") -> dict:
+        """The exported weights (the best-validated checkpoint's when ``export.use_best``), with the
+        tracking parameters searched on held-out data when ``export.tune_grid`` is set."""
+        cfg = self.cfg
+        metadata = self._export_metadata(run)
+        export_net = run.net
+        best_file = self.ckpts.directory / BEST
+        if cfg.export.use_best and best_file.is_file():
+            best = torch.load(best_file, map_location="cpu", weights_only=True)
+            export_net = build_network(run.net.spec)
+            export_net.load_state_dict(best["model"])
+            metadata["exported_step"] = int(best["step"])
+            metadata["validation"] = next((h for h in run.history if h["step"] == best["step"]), None)
+        else:
+            metadata["exported_step"] = run.step
+        params = tracking_params(cfg.export.tracking, cfg.targets.anchors)
+        if cfg.export.tune_grid and run.val_tracks:
+            tune_tracks = validation_tracks(cfg, self.output / "cache", cfg.export.tune_max_sequences)
+            if export_net is run.net:
+                export_net = copy.deepcopy(run.net)
+            round_to_storage(export_net, cfg.export.storage_dtype)  # search on the network that ships
+            params, search = coordinate_search(export_net, params, tune_tracks, config_grid(cfg.export.tune_grid),
+                                               cfg.export.tune_mode, cfg.validation.max_frames)
+            metadata["tracking_tuning"] = {"sequences": [t.name for t in tune_tracks], "mode": cfg.export.tune_mode,
+                                           "best": max(search, key=lambda r: r["mean_auc"]), "evaluations": search}
+        return export_weights(export_net, cfg.export, self.output, metadata, params)
+
+    def _export_metadata(self, run: "_Run") -> dict:
+        cfg, tracks = self.cfg, run.tracks
+        return {
+            "config": config_to_dict(cfg), "config_file": self.config_path,
+            "data": {"datasets": [s.label for s in cfg.datasets], "tracks": len(tracks),
+                     "tracks_per_source": dict(Counter(t.source for t in tracks)),
+                     "still_images": _short_list(sorted({t.frames[0] for t in tracks if t.still})),
+                     "sampling": cfg.sampling.proportions, "skipped": run.dataset.skips.summary()},
+            "step": run.step, "pairs_seen": run.step * cfg.batch_size * self.dist.world,
+            "validation": run.history[-1] if run.history else None, "best_validation_auc": run.best_auc,
+            "git_commit": run.code_commit, "stop_reason": run.stop_reason,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
 
     def _average_buffers(self, net: SiamRPN) -> None:
         """DDP keeps parameters identical; BatchNorm running statistics are per rank after the last
@@ -486,4 +526,4 @@ class _RunLogger:
             self.writer.close()
 
 
-__all__ = ["Trainer", "NonFiniteLoss", "StepBatchSampler", "validation_tracks"]
+__all__ = ["Trainer", "NonFiniteLoss", "StepBatchSampler"]

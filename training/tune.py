@@ -26,8 +26,7 @@ from dasiamrpn_core.models import ARCHITECTURES, build_network
 
 from .config import load_config
 from .export import tracking_params
-from .trainer import validation_tracks
-from .validation import evaluate_tracker
+from .validation import evaluate_tracker, validation_tracks
 
 LOG = logging.getLogger("training.tune")
 DEFAULT_GRID = {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,8 +13,11 @@ from dasiamrpn_core.geometry import iou_xywh
 from dasiamrpn_core.models import SiamRPN
 from dasiamrpn_core.tracker import TRACKERS
 
+from .config import TrainConfig
+from .datasets import load_all
 from .datasets.images import read_image
 from .datasets.records import Track
+from .synthetic import synthetic_tracks
 
 LOG = logging.getLogger("training")
 SUCCESS_THRESHOLDS = np.linspace(0.0, 1.0, 21)  # the OTB success-plot thresholds
@@ -64,3 +68,20 @@ def evaluate_tracker(net: SiamRPN, params: SiamRPNParams, tracks: list[Track], m
     values = [v for v in scores.values() if np.isfinite(v)]
     return {"per_sequence": scores, "mean_auc": float(np.mean(values)) if values else float("nan"),
             "per_source": {k: float(np.nanmean(v)) for k, v in sources.items()}}
+
+
+def validation_tracks(cfg: TrainConfig, cache_dir: Path, max_sequences: int = 0) -> list[Track]:
+    """The held-out sequences of ``cfg.validation`` (datasets and synthetic sequences), at most
+    ``max_sequences`` (default ``validation.max_sequences``) of them, taken from every source in turn."""
+    v = cfg.validation
+    tracks: list[Track] = []
+    if v.datasets:
+        tracks.extend(load_all(v.datasets, seed=cfg.seed, cache_dir=cache_dir,
+                               min_box=cfg.sampling.min_box_pixels))
+    for count, variant in ((v.synthetic_sequences, "plain"), (v.twin_sequences, "twin"),
+                           (v.occlusion_sequences, "occlusion")):
+        if count:
+            tracks.extend(synthetic_tracks(v.synthetic_photos, count, v.synthetic_frames,
+                                           Path(cache_dir) / "synthetic", seed=cfg.seed, variant=variant))
+    tracks = [t for t in tracks if len(t.frames) >= 2]
+    return tracks[:max_sequences or v.max_sequences]
