@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 VOT_TOOLKIT := vot-toolkit==0.7.4 attributee==0.1.9 lazy-object-proxy==1.13.0 colorama==0.4.6 \
 	phx-class-registry==5.1.1 cachetools==8.0.2 numba==0.68.1 llvmlite==0.50.0 vot-trax==4.0.2 bidict==0.24.1
 
-.PHONY: setup demo test test-slow bench gpu-check mutation
+.PHONY: setup demo test test-slow bench gpu-check mutation lint
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt setup.py ros_interfaces/build.py \
@@ -32,6 +32,10 @@ test: $(STAMP)
 # the training runs (smoke, SIGKILL resume, two-process DDP)
 test-slow: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VPY) -m pytest -q -m slow test
+
+# ruff (ruff.toml); make test runs it too (test/test_structure.py)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(VENV)/bin/dasiamrpn-bench

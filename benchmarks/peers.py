@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             print(f"{name:16} {seq.name:10} AUC {summary['success_auc']:.3f}  P@20 {summary['precision_20']:.3f}  "
                   f"{summary['ms_per_frame']:6.1f} ms/frame", flush=True)
     names = [s.name for s in sequences]
-    print("\nsuccess AUC / precision@20px / ms per frame (one pass, %d threads)" % args.threads)
+    print(f"\nsuccess AUC / precision@20px / ms per frame (one pass, {args.threads} threads)")
     print(f"{'tracker':16} " + " ".join(f"{n[:10]:>18}" for n in names) + f" {'MEAN':>18}")
     for tname, per in table.items():
         cells = [f"{per[n]['success_auc']:.3f}/{per[n]['precision_20']:.2f}/{per[n]['ms_per_frame']:4.1f}" for n in names]

@@ -7,26 +7,11 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
+from .checkpoint import (DEFAULT_CHECKPOINT, LITE_CHECKPOINT, CheckpointError, LoadedCheckpoint,  # noqa: F401
+                         default_checkpoint, load_checkpoint)
 from .config import MODES, TrackerConfig, siamrpn_params_from_dict
 from .runtime import ExportError, export_for, load_exported_net, read_manifest, resolve_backend
 from .tracker import TRACKERS, SiamRPNTracker, resolve_device
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_CHECKPOINT = WEIGHTS_DIR / "siamrpn_compact.pth"     # AlexNet, trained from scratch
-# the EfficientNet-Lite0 model of issue 13: better on 6 of the 7 shared sequences at about the same
-# cost, worse on the held-out data that chooses the default: a second choice (see the model card)
-LITE_CHECKPOINT = WEIGHTS_DIR / "siamrpn_lite0.pth"
-
-
-def default_checkpoint() -> Path:
-    """The bundled model; a clear error if this installation has none."""
-    if not DEFAULT_CHECKPOINT.exists():
-        raise CheckpointError(
-            f"no bundled default model at {DEFAULT_CHECKPOINT}; pass a checkpoint path explicitly "
-            f"(an official DaSiamRPN *.model file or a project checkpoint from dasiamrpn-train)")
-    return DEFAULT_CHECKPOINT
-
 
 def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "auto",
                  mode: str = "dasiamrpn", preset: str | None = None, half: bool = False,

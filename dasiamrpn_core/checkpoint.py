@@ -32,6 +32,22 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message says why."""
 
 
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "siamrpn_compact.pth"     # AlexNet, trained from scratch
+# the EfficientNet-Lite0 model of issue 13: better on 6 of the 7 shared sequences at about the same
+# cost, worse on the held-out data that chooses the default: a second choice (see the model card)
+LITE_CHECKPOINT = WEIGHTS_DIR / "siamrpn_lite0.pth"
+
+
+def default_checkpoint() -> Path:
+    """The bundled model; a clear error if this installation has none."""
+    if not DEFAULT_CHECKPOINT.exists():
+        raise CheckpointError(
+            f"no bundled default model at {DEFAULT_CHECKPOINT}; pass a checkpoint path explicitly "
+            f"(an official DaSiamRPN *.model file or a project checkpoint from dasiamrpn-train)")
+    return DEFAULT_CHECKPOINT
+
+
 @dataclass(frozen=True)
 class LoadedCheckpoint:
     net: SiamRPN | SiamRPNLite

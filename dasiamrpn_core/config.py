@@ -95,7 +95,7 @@ class TrackerConfig:
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; expected one of {MODES}")
 
-    def with_overrides(self, **overrides) -> "TrackerConfig":
+    def with_overrides(self, **overrides) -> TrackerConfig:
         """Return a copy with fields of any section replaced by name (names are unique).
 
         Unknown names raise ``TypeError`` (no silently ignored settings).

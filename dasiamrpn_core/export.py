@@ -27,12 +27,12 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError, default_checkpoint, load_checkpoint
 from .config import siamrpn_params_to_dict
 from .files import sha256_file
 
@@ -67,7 +67,7 @@ class _Search(nn.Module):
 
 
 @torch.no_grad()
-def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, preset: Optional[str] = None,
+def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, preset: str | None = None,
                 opset: int = OPSET) -> Path:
     """Write ``template.onnx``, ``search.onnx`` and ``export.json`` for ``checkpoint`` into ``out_dir``."""
     loaded = load_checkpoint(checkpoint, preset=preset)
@@ -110,7 +110,7 @@ def _stride_log2(stride: int) -> int:
     return max(int(stride).bit_length() - 1, 0)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``dasiamrpn-export``."""
     parser = argparse.ArgumentParser(prog="dasiamrpn-export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
@@ -120,8 +120,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--preset", default=None, help="tracking preset for official *.model files")
     parser.add_argument("--opset", type=int, default=OPSET)
     args = parser.parse_args(argv)
-    from .api import default_checkpoint
-    from .checkpoint import CheckpointError
     checkpoint = args.checkpoint or default_checkpoint()
     try:
         out = export_onnx(checkpoint, args.out, preset=args.preset, opset=args.opset)

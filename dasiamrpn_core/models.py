@@ -52,7 +52,7 @@ class ArchSpec:
                 "anchor_num": int(self.anchor_num)}
 
     @staticmethod
-    def from_dict(data: dict) -> "ArchSpec":
+    def from_dict(data: dict) -> ArchSpec:
         unknown = set(data) - {"name", "width", "feature_out", "anchor_num"}
         if unknown:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
@@ -84,7 +84,7 @@ class LiteArchSpec:
                 "neck_channels": int(self.neck_channels), "anchor_num": int(self.anchor_num)}
 
     @staticmethod
-    def from_dict(data: dict) -> "LiteArchSpec":
+    def from_dict(data: dict) -> LiteArchSpec:
         unknown = set(data) - {"family", "name", "backbone_blocks", "neck_channels", "anchor_num"}
         if unknown:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
@@ -175,7 +175,7 @@ class SiamRPN(nn.Module):
         reg_k, cls_k = self.template_kernels(self.featureExtract(z))
         return self.head(self.featureExtract(x), reg_k, cls_k)
 
-    def inference(self) -> "InferenceNet":
+    def inference(self) -> InferenceNet:
         return InferenceNet(self)
 
 
@@ -193,7 +193,7 @@ class TemplateSearch:
     """The two calls a tracker makes on a network, and what an exported graph pair implements
     (``dasiamrpn_core.runtime``): ``template`` at ``init``, ``search`` on every frame."""
 
-    spec: "ArchSpec | LiteArchSpec"
+    spec: ArchSpec | LiteArchSpec
 
     def template(self, z: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Template crop (1, 3, 127, 127) -> (template features, the head's kernels for this target)."""
@@ -347,7 +347,7 @@ class SiamRPNLite(nn.Module):
         n = len(self.backbone.blocks)
         return n if self._frozen_blocks < 0 else min(self._frozen_blocks, n)
 
-    def train(self, mode: bool = True) -> "SiamRPNLite":
+    def train(self, mode: bool = True) -> SiamRPNLite:
         super().train(mode)
         k = self._frozen_count()
         self.backbone.stem_bn.train(False)
@@ -373,7 +373,7 @@ class SiamRPNLite(nn.Module):
         delta = self.loc(self.loc.conv_kernel(zf), xf)
         return delta, logits
 
-    def inference(self) -> "LiteInferenceNet":
+    def inference(self) -> LiteInferenceNet:
         return LiteInferenceNet(self)
 
 

@@ -16,7 +16,6 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -64,7 +63,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dasiamrpn") / "exports"
 
 
-def export_for(checkpoint: Path, preset: Optional[str]) -> Path:
+def export_for(checkpoint: Path, preset: str | None) -> Path:
     """The ONNX export of a checkpoint: made once into the cache (keyed by the file's sha256)."""
     key = f"{sha256_file(checkpoint)[:16]}_{preset or 'default'}_torch{torch.__version__}"
     out = cache_dir() / key
@@ -99,7 +98,7 @@ class ExportedNet:
 
     backend = "?"
 
-    def __init__(self, directory: Path, threads: int = 0, manifest: Optional[dict] = None):
+    def __init__(self, directory: Path, threads: int = 0, manifest: dict | None = None):
         """``manifest``: the directory's, already read and checked by :func:`read_manifest`."""
         self.directory = Path(directory)
         self.manifest = manifest if manifest is not None else read_manifest(self.directory)
@@ -112,10 +111,10 @@ class ExportedNet:
         self._search = self._load(self.directory / graphs["search"]["file"])
 
     # -- the interface the tracker uses --------------------------------------------------------
-    def inference(self) -> "ExportedNet":
+    def inference(self) -> ExportedNet:
         return self
 
-    def to(self, device, dtype=None) -> "ExportedNet":
+    def to(self, device, dtype=None) -> ExportedNet:
         return self
 
     def template(self, z: torch.Tensor):
@@ -200,5 +199,5 @@ RUNTIME_NETS = {"onnxruntime": OnnxRuntimeNet, "openvino": OpenVinoNet}
 
 
 def load_exported_net(directory: Path, backend: str, threads: int = 0,
-                      manifest: Optional[dict] = None) -> ExportedNet:
+                      manifest: dict | None = None) -> ExportedNet:
     return RUNTIME_NETS[backend](directory, threads, manifest)

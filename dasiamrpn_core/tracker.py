@@ -122,7 +122,7 @@ class SiamRPNTracker:
         self.head_kernels: tuple[torch.Tensor, ...] | None = None  # the target's folded head (net-specific)
 
     # -- public API ------------------------------------------------------------------------
-    def fresh(self) -> "SiamRPNTracker":
+    def fresh(self) -> SiamRPNTracker:
         """A tracker of the same kind, network, configuration and device, with no target yet.
 
         The network is shared (inference only reads it), so this is cheap: a caller can ``init`` the

@@ -61,7 +61,7 @@ class VideoSink:
             self.writer.release()
             self.writer = None
 
-    def __enter__(self) -> "VideoSink":
+    def __enter__(self) -> VideoSink:
         return self
 
     def __exit__(self, *exc) -> None:

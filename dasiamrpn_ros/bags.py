@@ -13,7 +13,7 @@ from __future__ import annotations
 import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def image_topics(path: str | Path) -> dict[str, str]:
         raise BagError(f"{path}: cannot read it as a rosbag2 (MCAP or sqlite3): {exc}") from exc
 
 
-def image_messages(path: str | Path, topic: Optional[str] = None) -> Iterator[BagImage]:
+def image_messages(path: str | Path, topic: str | None = None) -> Iterator[BagImage]:
     """The image messages of ``topic`` (default: the bag's only image topic) in recorded order."""
     from rosbags.highlevel import AnyReader
     topics = image_topics(path)
@@ -86,7 +86,7 @@ def _to_rclpy(msg, msgtype: str):
     return out
 
 
-def bag_frames(path: str | Path, topic: Optional[str] = None) -> Iterator[tuple[object, np.ndarray]]:
+def bag_frames(path: str | Path, topic: str | None = None) -> Iterator[tuple[object, np.ndarray]]:
     """(recorded header, BGR frame) for each image of the topic; bad images raise ImageConversionError."""
     from cv_bridge import CvBridge
     from sensor_msgs.msg import CompressedImage
@@ -124,7 +124,7 @@ class DetectionsBagWriter:
         self._writer.open()
         self._connection = self._writer.add_connection(topic, DETECTIONS_TYPE, typestore=self._store)
 
-    def write(self, stamp: tuple[int, int], frame_id: str, box: Optional[Sequence[float]], score: float,
+    def write(self, stamp: tuple[int, int], frame_id: str, box: Sequence[float] | None, score: float,
               target_id: int, label: str) -> None:
         """One frame's detections (none when ``box`` is None), stamped like its image."""
         t = self._store.types
@@ -148,7 +148,7 @@ class DetectionsBagWriter:
     def close(self) -> None:
         self._writer.close()
 
-    def __enter__(self) -> "DetectionsBagWriter":
+    def __enter__(self) -> DetectionsBagWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ def timed(function, *args) -> float:
     return time.perf_counter() - start
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m dasiamrpn_ros.bench_latency", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="model file (default: the bundled model)")
     parser.add_argument("--mode", default="dasiamrpn", choices=("siamrpn", "dasiamrpn", "longterm"))
@@ -70,7 +70,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.default_transports:  # before any DDS participant exists; the node inherits it
         os.environ.update(LARGE_IMAGES_ENV)

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import rclpy
 from geometry_msgs.msg import PolygonStamped
@@ -88,7 +88,7 @@ def echo(node: Node, prefix: str, count: int, stop: threading.Event) -> None:
         rclpy.spin_once(node, timeout_sec=0.1)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(remove_ros_args(argv)[1:])
     init_without_signal_handlers(argv)

@@ -18,14 +18,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 ENV = "DASIAMRPN_ROS_FAULTS_FILE"
 POINTS = ("load", "init", "track", "stop")
 
 
 class Faults:
-    def __init__(self, path: Optional[str] = None):
+    def __init__(self, path: str | None = None):
         path = os.environ.get(ENV) if path is None else path
         self.path = Path(path) if path else None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, TypeVar
 
 Payload = TypeVar("Payload")
 
@@ -19,7 +19,7 @@ class Stamp:
     nanosec: int
 
     @staticmethod
-    def of(msg_stamp: Any) -> "Stamp":
+    def of(msg_stamp: Any) -> Stamp:
         return Stamp(int(msg_stamp.sec), int(msg_stamp.nanosec))
 
     @property
@@ -81,7 +81,7 @@ class FrameBuffer(Generic[Payload]):
         with self._cond:
             return len(self._frames)
 
-    def resize(self, capacity: int, max_bytes: Optional[int] = None) -> None:
+    def resize(self, capacity: int, max_bytes: int | None = None) -> None:
         with self._cond:
             self._capacity, self._max_bytes = self._checked(
                 capacity, self._max_bytes if max_bytes is None else max_bytes)
@@ -107,11 +107,11 @@ class FrameBuffer(Generic[Payload]):
             self._cond.notify_all()
             return frame
 
-    def newest(self) -> Optional[BufferedFrame[Payload]]:
+    def newest(self) -> BufferedFrame[Payload] | None:
         with self._cond:
             return self._frames[-1] if self._frames else None
 
-    def find(self, stamp: Stamp) -> Optional[BufferedFrame[Payload]]:
+    def find(self, stamp: Stamp) -> BufferedFrame[Payload] | None:
         """The newest buffered frame with exactly this stamp (None if none)."""
         with self._cond:
             for frame in reversed(self._frames):
@@ -144,7 +144,7 @@ class FrameBuffer(Generic[Payload]):
         with self._cond:
             return self._catch_up_until > self._last_taken
 
-    def wait_next(self, timeout: float) -> Optional[BufferedFrame[Payload]]:
+    def wait_next(self, timeout: float) -> BufferedFrame[Payload] | None:
         """Block until a frame newer than the last one taken arrives; return the next one to track.
 
         That is the oldest such frame while catching up (see :meth:`restart_after`) or with

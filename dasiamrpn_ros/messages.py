@@ -7,7 +7,7 @@ the standalone venv ``make setup`` builds it (``ros_interfaces/build.py``). With
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, Point32, PolygonStamped
@@ -17,7 +17,7 @@ from visualization_msgs.msg import ImageMarker
 
 try:
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-    VISION_MSGS_ERROR: Optional[str] = None
+    VISION_MSGS_ERROR: str | None = None
 except ImportError as _exc:  # the node still runs: ~/detections is off and it says so once
     Detection2D = Detection2DArray = ObjectHypothesisWithPose = None
     VISION_MSGS_ERROR = (f"vision_msgs is not importable ({_exc}); ~/detections is off. Install "
@@ -100,9 +100,9 @@ class ChosenDetection:
     class_id: str
 
 
-def choose_detection(msg, class_id: str, min_score: float) -> Optional[ChosenDetection]:
+def choose_detection(msg, class_id: str, min_score: float) -> ChosenDetection | None:
     """The highest-scoring hypothesis of ``class_id`` ("" = any) scoring at least ``min_score``."""
-    best: Optional[ChosenDetection] = None
+    best: ChosenDetection | None = None
     for det in msg.detections:
         for result in det.results:
             hypothesis = result.hypothesis

@@ -10,7 +10,8 @@ import math
 import re
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
@@ -36,8 +37,8 @@ class ParamSpec:
     description: str
     applies: Applies
     choices: tuple[str, ...] = ()
-    float_range: Optional[tuple[float, float]] = None
-    int_range: Optional[tuple[int, int]] = None
+    float_range: tuple[float, float] | None = None
+    int_range: tuple[int, int] | None = None
     pattern: str = ""            # a regular expression the whole string value must match
     pattern_text: str = ""       # ... said in words in the error
 
@@ -57,7 +58,7 @@ class ParamSpec:
         desc.additional_constraints = "; ".join(constraints)
         return desc
 
-    def check(self, value: Any) -> Optional[str]:
+    def check(self, value: Any) -> str | None:
         """None if ``value`` is acceptable, else the reason (ranges are also checked by rclpy)."""
         expected = type(self.default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -146,7 +147,7 @@ THRESHOLD_NAMES = ("failure_threshold", "failure_patience", "recovery_threshold"
 
 @dataclass(frozen=True)
 class ModelSettings:
-    checkpoint: Optional[str]   # None: the bundled model
+    checkpoint: str | None   # None: the bundled model
     device: str
     mode: str
     backend: str = "torch"
@@ -186,7 +187,7 @@ class NodeSettings:
     diagnostics_period: float
 
     @staticmethod
-    def from_values(values: Mapping[str, Any]) -> "NodeSettings":
+    def from_values(values: Mapping[str, Any]) -> NodeSettings:
         """Build and validate; raises ValueError naming every problem."""
         unknown = set(values) - set(SPECS)
         problems = [f"unknown parameter {name!r}" for name in sorted(unknown)]
@@ -217,7 +218,7 @@ def defaults() -> dict[str, Any]:
 class ChangeCheck:
     ok: bool
     reason: str
-    settings: Optional[NodeSettings]
+    settings: NodeSettings | None
 
 
 def check_changes(current: Mapping[str, Any], changes: Iterable[tuple[str, Any]]) -> ChangeCheck:

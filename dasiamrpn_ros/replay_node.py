@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -47,7 +47,7 @@ COMPRESSED_FORMATS = {"jpg": "jpeg", "png": "png"}   # --compressed choice -> Co
 
 
 class ReplayNode(Node):
-    def __init__(self, frame_id: str, encoding: str, compressed: Optional[str], reliable: bool):
+    def __init__(self, frame_id: str, encoding: str, compressed: str | None, reliable: bool):
         super().__init__(NODE_NAME)
         self.frame_id, self.encoding, self.compressed = frame_id, encoding, compressed
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -118,7 +118,7 @@ def source_path(source: str) -> str:
     return str(path / "img") if (path / "img").is_dir() else source
 
 
-def frames(source: str, start: int, count: Optional[int]) -> Iterator[np.ndarray]:
+def frames(source: str, start: int, count: int | None) -> Iterator[np.ndarray]:
     """One pass over the source's frames ``start .. start+count`` (ValueError if unreadable)."""
     return itertools.islice(iter(FrameSource(source)), start, None if count is None else start + count)
 
@@ -211,7 +211,7 @@ def publish_then_exit(node: Node, publisher, wanted: int, stop: threading.Event,
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(remove_ros_args(argv)[1:])
     from .bags import is_bag

@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import rclpy
 from rclpy.executors import Executor
@@ -27,7 +27,7 @@ POLL_S = 0.2
 SHUTDOWN_TIMEOUT_S = 2.0   # per step: executor, spin thread, the node's threads
 
 
-def init_without_signal_handlers(argv: Optional[Sequence[str]]) -> None:
+def init_without_signal_handlers(argv: Sequence[str] | None) -> None:
     rclpy.init(args=list(argv) if argv is not None else None,
                signal_handler_options=SignalHandlerOptions.NO)
 
@@ -44,8 +44,8 @@ def install_stop_signals() -> threading.Event:
 
 
 def spin_until_stopped(node: Node, executor: Executor, stop: threading.Event,
-                       close: Optional[Callable[[float], bool]] = None,
-                       busy: Optional[Callable[[], list[str]]] = None,
+                       close: Callable[[float], bool] | None = None,
+                       busy: Callable[[], list[str]] | None = None,
                        timeout: float = SHUTDOWN_TIMEOUT_S) -> int:
     """Spin ``node`` on ``executor`` in a thread until ``stop`` is set; shut down within a bound.
 

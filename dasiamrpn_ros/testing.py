@@ -21,7 +21,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 DOMAIN_IDS = range(1, 102)           # valid ROS 2 domain ids on Linux with the default port layout
 LOCK_DIR = Path(tempfile.gettempdir()) / "dasiamrpn_ros_domains"
@@ -36,7 +37,7 @@ TRACKER_NODE = "dasiamrpn_tracker"
 class DomainLease:
     """Hold a ROS_DOMAIN_ID exclusively (an flock on a per-id file) until :meth:`release`."""
 
-    def __init__(self, start: Optional[int] = None):
+    def __init__(self, start: int | None = None):
         LOCK_DIR.mkdir(parents=True, exist_ok=True)
         ids = list(DOMAIN_IDS)
         first = (os.getpid() * 7 if start is None else start) % len(ids)
@@ -57,14 +58,14 @@ class DomainLease:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "DomainLease":
+    def __enter__(self) -> DomainLease:
         return self
 
     def __exit__(self, *exc) -> None:
         self.release()
 
 
-def ros_env(domain_id: int, extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+def ros_env(domain_id: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(LOCALHOST_ENV)
     env["ROS_DOMAIN_ID"] = str(domain_id)
@@ -87,15 +88,15 @@ class NodeProcess:
     """A ROS console script as a subprocess, its output in a log file."""
 
     def __init__(self, command: Sequence[str], domain_id: int, log_path: Path,
-                 extra_env: Optional[dict[str, str]] = None):
+                 extra_env: dict[str, str] | None = None):
         self.log_path = Path(log_path)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(list(command), env=ros_env(domain_id, extra_env), stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     @staticmethod
-    def tracker(domain_id: int, log_path: Path, params: dict[str, Any], params_file: Optional[Path] = None,
-                remap: Optional[dict[str, str]] = None, extra_env: Optional[dict[str, str]] = None) -> "NodeProcess":
+    def tracker(domain_id: int, log_path: Path, params: dict[str, Any], params_file: Path | None = None,
+                remap: dict[str, str] | None = None, extra_env: dict[str, str] | None = None) -> NodeProcess:
         """The tracker node's console script; ``params`` override ``params_file`` (they come after it)."""
         command = console_script("dasiamrpn-tracker-node") + ["--ros-args"]
         if params_file is not None:
@@ -241,7 +242,7 @@ class Probe:
                 self._cond.wait(min(remaining, 0.1))
             return True
 
-    def wait_ready(self, node: Optional[NodeProcess] = None, timeout: float = 60.0) -> None:
+    def wait_ready(self, node: NodeProcess | None = None, timeout: float = 60.0) -> None:
         """Services up and the image subscription matched (the node has finished starting).
 
         Fails at once, with the node's output, if ``node`` exits meanwhile.
@@ -261,7 +262,7 @@ class Probe:
         with self._cond:
             return [r for r in self.records["box"] if r.msg.header.stamp == stamp]
 
-    def wait_box(self, stamp, timeout: float) -> Optional[Received]:
+    def wait_box(self, stamp, timeout: float) -> Received | None:
         found: list[Received] = []
 
         def seen() -> bool:

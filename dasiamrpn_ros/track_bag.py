@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -24,7 +24,7 @@ from .bags import STORAGES, BagError, DetectionsBagWriter, bag_frames
 from .image_conversion import ImageConversionError
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dasiamrpn-track-bag", description=__doc__.split("\n\n")[0])
     parser.add_argument("bag", type=Path, help="rosbag2 directory, .mcap or .db3 file")
     parser.add_argument("--topic", default=None, help="image topic (default: the bag's only one)")
@@ -50,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         def images():
             nonlocal header
-            for header, frame in frames:
+            for header, frame in frames:  # noqa: B007 (the current header, read by the writer)
                 yield frame
 
         if args.out_bag:

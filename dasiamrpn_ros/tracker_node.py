@@ -14,7 +14,8 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import rclpy
@@ -119,14 +120,14 @@ class TrackerCore:
         # the current target; swapped under _session_lock, and every output is published under it,
         # so no output of a session goes out after ~/stop or a new ~/init_box has answered
         self._session_lock = threading.Lock()
-        self._session: Optional[Session] = None
+        self._session: Session | None = None
         self._targets = 0        # successful inits so far (the next target id - 1)
         self._stops = 0          # ~/stop calls so far (an init that overlaps one is cancelled)
         self._last_image_ns = time.monotonic_ns()
         self._in_callbacks = 0   # service callbacks running now (shutdown does not wait for them)
         self._busy_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._worker: Optional[threading.Thread] = None
+        self._worker: threading.Thread | None = None
         self._entities: list[tuple[Callable[[Any], Any], Any]] = []   # (destroy, entity) made by _activate
         # validated and applied in one callback: rclpy sets the values right after it accepts them
         # (Humble's rclpy has no post-set callback)
@@ -368,7 +369,7 @@ class TrackerCore:
             session.state = state
             self._publish(frame, debug, box, float(result.score), session, track_ns)
 
-    def _publish(self, frame: BufferedFrame[Any], debug: Optional[np.ndarray], box, score: float,
+    def _publish(self, frame: BufferedFrame[Any], debug: np.ndarray | None, box, score: float,
                  session: Session, track_ns: int) -> None:
         """One frame's outputs (holding _session_lock)."""
         header: Header = frame.payload.header
@@ -640,7 +641,7 @@ class LifecycleTrackerNode(TrackerCore, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
 
-def _run(argv: Optional[Sequence[str]], make_node: Callable[[threading.Event], TrackerCore]) -> int:
+def _run(argv: Sequence[str] | None, make_node: Callable[[threading.Event], TrackerCore]) -> int:
     """Start rclpy, build the node (exit 1 with the reason if it cannot start), spin until stopped."""
     init_without_signal_handlers(sys.argv if argv is None else argv)
     stop = install_stop_signals()
@@ -654,12 +655,12 @@ def _run(argv: Optional[Sequence[str]], make_node: Callable[[threading.Event], T
                               close=node.close, busy=node.busy)
 
 
-def lifecycle_main(argv: Optional[Sequence[str]] = None) -> int:
+def lifecycle_main(argv: Sequence[str] | None = None) -> int:
     """Console script ``dasiamrpn-tracker-lifecycle-node`` / ``tracker_lifecycle_node``."""
     return _run(argv, LifecycleTrackerNode)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``dasiamrpn-tracker-node`` / ``tracker_node`` (takes the usual --ros-args)."""
     return _run(argv, lambda _stop: TrackerNode())
 

@@ -389,10 +389,10 @@ def fail(err):
     tail = ''
     if err.log and Path(err.log).exists():
         lines = Path(err.log).read_text(errors='replace').splitlines()
-        interesting = [i for i, l in enumerate(lines)
-                       if 'error' in l.lower() or 'Traceback' in l]
+        interesting = [i for i, line in enumerate(lines)
+                       if 'error' in line.lower() or 'Traceback' in line]
         start = max(0, (interesting[0] - 3) if interesting else len(lines) - 15)
-        tail = '\n'.join('    | ' + l for l in lines[start:start + 25])
+        tail = '\n'.join('    | ' + line for line in lines[start:start + 25])
     where = f' while building {err.pkg}' if err.pkg != '-' else ''
     log_txt = f' The full log is {err.log}.' if err.log else ''
     first, _, rest = err.detail.partition('\n')

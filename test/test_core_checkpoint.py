@@ -117,8 +117,8 @@ def test_mismatched_keys_shapes_and_nan(compact_state, tmp_path):
 
 
 def test_missing_bundled_model_message(tmp_path, monkeypatch):
-    import dasiamrpn_core.api as api
-    monkeypatch.setattr(api, "DEFAULT_CHECKPOINT", tmp_path / "absent.pth")
+    import dasiamrpn_core.checkpoint as checkpoint
+    monkeypatch.setattr(checkpoint, "DEFAULT_CHECKPOINT", tmp_path / "absent.pth")
     with pytest.raises(CheckpointError, match="no bundled default model"):
         load_tracker(None)
 

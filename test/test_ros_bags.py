@@ -10,7 +10,6 @@ shared sequence.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 

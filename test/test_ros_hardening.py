@@ -36,7 +36,6 @@ from dasiamrpn_core.demo_sequence import make_sequence  # noqa: E402
 from dasiamrpn_core.geometry import iou_xywh  # noqa: E402
 from dasiamrpn_ros.faults import ENV as FAULTS_ENV  # noqa: E402
 from dasiamrpn_ros.image_conversion import bgr_to_image  # noqa: E402
-from dasiamrpn_ros.messages import detection_box  # noqa: E402
 from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, make_random_checkpoint, ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

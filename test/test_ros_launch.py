@@ -135,7 +135,7 @@ def test_documentation_links_exist():
 
 # rosdep keys checked in ros/rosdistro (rosdep/python.yaml and the jazzy/humble distribution files)
 ROSDEP_KEYS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "std_msgs", "std_srvs",
-               "geometry_msgs", "diagnostic_msgs", "vision_msgs", "builtin_interfaces", "rosgraph_msgs", "visualization_msgs", "cv_bridge", "ament_index_python", "launch",
+               "geometry_msgs", "diagnostic_msgs", "vision_msgs", "rosgraph_msgs", "visualization_msgs", "cv_bridge", "ament_index_python", "launch",
                "launch_ros", "python3-numpy", "python3-opencv", "python3-yaml", "python3-tqdm", "python3-torch",
                "python3-pytest", "python3-matplotlib"}
 # optional inference backends (pip only, no rosdep key; backend=auto uses them when installed)

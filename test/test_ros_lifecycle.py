@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 import rclpy  # noqa: F401,E402  (a broken ROS install fails the run; it never skips)
 from lifecycle_msgs.msg import State, Transition  # noqa: E402

@@ -96,7 +96,7 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path):
     assert killed_at < 12
     res = _train(["--config", str(cfg), "--output", str(out), "--max-steps", "12", "--resume"])
     assert res.returncode == 0, res.stderr[-3000:]
-    assert f"resumed from" in res.stderr and json.loads(res.stdout[res.stdout.index("{"):])["step"] == 12
+    assert "resumed from" in res.stderr and json.loads(res.stdout[res.stdout.index("{"):])["step"] == 12
     state = torch.load(ckpts / "step_00000012.pt", weights_only=True)
     assert state["step"] == 12 and state["pairs"] == 24 and state["schedule"]["step_count"] == 12
     assert len(list(ckpts.glob("step_*.pt"))) == 2  # keep-last-K

@@ -96,7 +96,7 @@ class CheckpointManager:
 
     def latest(self) -> tuple[dict, Path] | None:
         """The newest readable checkpoint (a corrupt one is reported and the previous used)."""
-        for step, path in reversed(self.list()):
+        for _, path in reversed(self.list()):
             try:
                 return torch.load(path, map_location="cpu", weights_only=True), path
             except Exception as exc:  # noqa: BLE001 - any unreadable file: fall back to the previous one

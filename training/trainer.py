@@ -81,7 +81,7 @@ class _Run:
     seen_indices: list[int] = field(default_factory=list)   # this rank's pairs (ranks/rank<r>.json)
     stop_reason: str = "max_steps"
     val_tracks: list[Track] = field(default_factory=list)
-    logger: "_RunLogger | None" = None
+    logger: _RunLogger | None = None
 
 
 def setup_distributed(device: torch.device) -> DistInfo:
@@ -235,7 +235,7 @@ class Trainer:
         bar.close()
         return self._finish(run)
 
-    def _setup(self) -> "_Run":
+    def _setup(self) -> _Run:
         cfg = self.cfg
         if self.dist.main:
             self.output.mkdir(parents=True, exist_ok=True)
@@ -253,7 +253,7 @@ class Trainer:
                     code_commit=code_commit,
                     last_ckpt=self.ckpts.list()[-1][1] if self.ckpts.list() else None)
 
-    def _resume(self, run: "_Run") -> None:
+    def _resume(self, run: _Run) -> None:
         """Continue from the newest readable checkpoint (``checkpoint_state`` wrote it): model, optimiser,
         schedule (stretched to this run's ``max_steps``), AMP scaler, RNG states, step and history."""
         found = self.ckpts.latest()
@@ -275,7 +275,7 @@ class Trainer:
         if self.dist.main:
             LOG.info("resumed from %s at step %d (%d pairs seen)", path, run.step, state["pairs"])
 
-    def _loader(self, run: "_Run") -> DataLoader:
+    def _loader(self, run: _Run) -> DataLoader:
         run.model = run.net
         if self.dist.world > 1:
             run.model = nn.parallel.DistributedDataParallel(
@@ -289,7 +289,7 @@ class Trainer:
                           persistent_workers=False, pin_memory=self.device.type == "cuda",
                           generator=torch.Generator().manual_seed(self.cfg.seed + run.start_step))
 
-    def _start_logging(self, run: "_Run") -> None:
+    def _start_logging(self, run: _Run) -> None:
         cfg = self.cfg
         run.val_tracks = self._val_tracks() if self.dist.main else []
         run.logger = _RunLogger(self.output, self.dist.main, resume=run.start_step > 0)
@@ -301,7 +301,7 @@ class Trainer:
         run.t0 = time.time() - run.elapsed_before   # the wall-time budget spans resumed runs
         run.window_t = time.time()
 
-    def _train_step(self, run: "_Run", batch: dict):
+    def _train_step(self, run: _Run, batch: dict):
         """One optimisation step on one batch; the loss parts (``NonFiniteLoss`` on NaN/Inf)."""
         run.model.train()
         frozen = self._apply_freeze(run.net, run.step)
@@ -328,7 +328,7 @@ class Trainer:
         run.step += 1
         return parts
 
-    def _log_step(self, run: "_Run", batch: dict, parts, lr: float, elapsed: float, bar) -> None:
+    def _log_step(self, run: _Run, batch: dict, parts, lr: float, elapsed: float, bar) -> None:
         cfg = self.cfg
         run.seen_indices.extend(int(i) for i in batch["index"])
         run.window_pairs += len(batch["index"]) * self.dist.world
@@ -343,14 +343,14 @@ class Trainer:
             bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.2f}", pairs_s=f"{rate:.1f}")
         bar.update(1)
 
-    def _periodic_checkpoint(self, run: "_Run") -> None:
+    def _periodic_checkpoint(self, run: _Run) -> None:
         cfg = self.cfg
         val_due = cfg.validation.every_steps and run.step % cfg.validation.every_steps == 0
         if run.step < self.max_steps and (val_due or run.step % cfg.checkpoint.every_steps == 0):
             self._checkpoint_and_track_best(run, run_validation=bool(val_due))
 
     # ------------------------------------------------------------------ checkpoints and validation
-    def _checkpoint(self, run: "_Run") -> Path | None:
+    def _checkpoint(self, run: _Run) -> Path | None:
         if not self.dist.main:
             return None
         state = checkpoint_state(run.net, run.optimizer, run.schedule, run.scaler, step=run.step,
@@ -360,7 +360,7 @@ class Trainer:
         run.last_ckpt = self.ckpts.save(state, run.step)
         return run.last_ckpt
 
-    def _checkpoint_and_track_best(self, run: "_Run", run_validation: bool) -> None:
+    def _checkpoint_and_track_best(self, run: _Run, run_validation: bool) -> None:
         """Validate (if asked), write a checkpoint and mark it best when validation improved."""
         auc = self._validate(run) if run_validation else None
         improved = auc is not None and auc > run.best_auc
@@ -370,7 +370,7 @@ class Trainer:
         if improved and path is not None and self.cfg.checkpoint.keep_best:
             self.ckpts.mark_best(path)
 
-    def _validate(self, run: "_Run") -> float | None:
+    def _validate(self, run: _Run) -> float | None:
         if not self.dist.main or not run.val_tracks:
             return None
         v = self.cfg.validation
@@ -383,7 +383,7 @@ class Trainer:
         return auc
 
     # ------------------------------------------------------------------ the end of a run
-    def _finish(self, run: "_Run") -> dict:
+    def _finish(self, run: _Run) -> dict:
         if self.dist.world > 1:
             self._average_buffers(run.net)
         result = {"step": run.step, "stop_reason": run.stop_reason}
@@ -400,7 +400,7 @@ class Trainer:
             dist.barrier()
         return result
 
-    def _export(self, run: "_Run") -> dict:
+    def _export(self, run: _Run) -> dict:
         """The exported weights (the best-validated checkpoint's when ``export.use_best``), with the
         tracking parameters searched on held-out data when ``export.tune_grid`` is set."""
         cfg = self.cfg
@@ -427,7 +427,7 @@ class Trainer:
                                            "best": max(search, key=lambda r: r["mean_auc"]), "evaluations": search}
         return export_weights(export_net, cfg.export, self.output, metadata, params)
 
-    def _export_metadata(self, run: "_Run") -> dict:
+    def _export_metadata(self, run: _Run) -> dict:
         cfg, tracks = self.cfg, run.tracks
         return {
             "config": config_to_dict(cfg), "config_file": self.config_path,

@@ -60,7 +60,7 @@ def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], 
                 for b in backends}
     init_times: dict[str, list[float]] = {b: [] for b in backends}
     track_times: dict[str, list[float]] = {b: [] for b in backends}
-    for b, tracker in trackers.items():   # warm-up: first-use costs (graph compilation) are not timed
+    for tracker in trackers.values():   # warm-up: first-use costs (graph compilation) are not timed
         tracker.init(frames[0], box)
         for frame in frames[1:4]:
             tracker.track(frame)

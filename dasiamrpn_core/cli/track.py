@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -36,8 +36,8 @@ def select_box_interactively(frame: np.ndarray) -> tuple[float, float, float, fl
 
 
 def track_to_file(tracker, first: np.ndarray, box, frames: Iterable[np.ndarray], output: Path,
-                  sink: Optional[VideoSink] = None, max_frames: Optional[int] = None, total: Optional[int] = None,
-                  on_result: Optional[Callable[[int, TrackResult], None]] = None) -> list[float]:
+                  sink: VideoSink | None = None, max_frames: int | None = None, total: int | None = None,
+                  on_result: Callable[[int, TrackResult], None] | None = None) -> list[float]:
     """Track ``frames`` after ``first`` (already initialised on ``box``), one results line per frame
     (``x,y,w,h,score,state``; the first line is the init box), with a progress bar; returns the
     per-frame track times. ``on_result(i, result)`` is called for frame i = 1, 2, ..."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import ResultsError
 from .results_io import write_text_atomic

@@ -60,7 +60,7 @@ def _box_lines(boxes: np.ndarray) -> list[str]:
 
 
 def _value_lines(values: np.ndarray) -> list[str]:
-    return ["%.6g" % v for v in np.asarray(values, dtype=np.float64)]
+    return [f"{v:.6g}" for v in np.asarray(values, dtype=np.float64)]
 
 
 def ope_paths(results: Path, name: str) -> tuple[Path, Path, Path]:

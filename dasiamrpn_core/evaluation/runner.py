@@ -10,7 +10,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm

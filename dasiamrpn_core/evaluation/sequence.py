@@ -61,7 +61,7 @@ class Sequence:
         ok[ok] &= (b[ok, 2] > 0) & (b[ok, 3] > 0)
         return ok & ~self.absent
 
-    def truncated(self, max_frames: int | None) -> "Sequence":
+    def truncated(self, max_frames: int | None) -> Sequence:
         """The first ``max_frames`` frames (the whole sequence if ``None`` or longer)."""
         if max_frames is None or max_frames >= len(self):
             return self

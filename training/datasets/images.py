@@ -10,9 +10,9 @@ import numpy as np
 from .records import DatasetError
 
 CACHE_BYTES = 256 * 1024 * 1024  # per process
-_CACHE: "OrderedDict[str, np.ndarray]" = OrderedDict()
+_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _CACHE_SIZE = [0]
-_GENERATED: dict[str, "callable"] = {}
+_GENERATED: dict[str, callable] = {}
 
 
 def register_generated(key: str, factory) -> None:
