@@ -35,6 +35,25 @@ def xywh_to_corners(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([boxes[..., :2], boxes[..., :2] + boxes[..., 2:4]], axis=-1)
 
 
+def cxcywh_to_corners(boxes: np.ndarray) -> np.ndarray:
+    """(..., 4) cx,cy,w,h -> (..., 4) x1,y1,x2,y2."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    return np.concatenate([boxes[..., :2] - boxes[..., 2:4] / 2, boxes[..., :2] + boxes[..., 2:4] / 2], axis=-1)
+
+
+def corners_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of x1,y1,x2,y2 boxes, broadcast over the leading dimensions of ``a`` and ``b`` (the
+    project's one IoU: element-wise for two (N, 4) arrays, a matrix for (N, 1, 4) and (1, M, 4)).
+    An empty union gives 0."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
 def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise IoU of two (N, 4) arrays of x,y,w,h boxes (inputs are not modified).
 
@@ -42,13 +61,7 @@ def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     a = np.atleast_2d(np.asarray(a, dtype=np.float64))
     b = np.atleast_2d(np.asarray(b, dtype=np.float64))
-    ca, cb = xywh_to_corners(a), xywh_to_corners(b)
-    iw = np.clip(np.minimum(ca[:, 2], cb[:, 2]) - np.maximum(ca[:, 0], cb[:, 0]), 0, None)
-    ih = np.clip(np.minimum(ca[:, 3], cb[:, 3]) - np.maximum(ca[:, 1], cb[:, 1]), 0, None)
-    inter = iw * ih
-    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    iou = corners_iou(xywh_to_corners(a), xywh_to_corners(b))
     valid = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(b), axis=1)
     valid &= (a[:, 2] > 0) & (a[:, 3] > 0) & (b[:, 2] > 0) & (b[:, 3] > 0)
     return np.where(valid, iou, 0.0)
@@ -56,17 +69,8 @@ def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def pairwise_iou_cxcywh(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) centre-size boxes -> (N, N) IoU matrix."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    x1 = boxes[:, 0] - boxes[:, 2] / 2
-    y1 = boxes[:, 1] - boxes[:, 3] / 2
-    x2 = boxes[:, 0] + boxes[:, 2] / 2
-    y2 = boxes[:, 1] + boxes[:, 3] / 2
-    iw = np.clip(np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None]), 0, None)
-    ih = np.clip(np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None]), 0, None)
-    inter = iw * ih
-    area = boxes[:, 2] * boxes[:, 3]
-    union = area[:, None] + area[None] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    corners = cxcywh_to_corners(boxes)
+    return corners_iou(corners[:, None], corners[None])
 
 
 def nms_cxcywh(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dasiamrpn_core.geometry import iou_xywh
+
 from .augment import flip_pair, occlude, photometric, to_gray
 from .config import TrainConfig
 from .crops import context_side, crop_affine, map_box, mean_pad
@@ -281,7 +283,7 @@ class PairDataset(Dataset):
         for _ in range(MAX_DRAWS):
             px, py = rng.uniform(0, size - pw), rng.uniform(0, size - ph)
             cand = np.array([px, py, pw, ph], np.float32)
-            if _iou(cand, box) < PASTE_MIN_GAP:
+            if float(iou_xywh(cand, box)[0]) < PASTE_MIN_GAP:
                 search = search.copy()
                 search[int(py):int(py) + ph, int(px):int(px) + pw] = patch
                 return search, cand
@@ -294,8 +296,4 @@ def _resize_region(image: np.ndarray, box, width: int, height: int) -> np.ndarra
     return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dasiamrpn_core.anchors import generate_anchors
+from dasiamrpn_core.geometry import corners_iou, cxcywh_to_corners
 
 from .config import TargetConfig
 
@@ -36,14 +37,7 @@ class AnchorTargetBuilder:
         """IoU of every anchor with a box given in search-crop pixels."""
         x, y, w, h = (float(v) for v in box_xywh)
         c = self.search_size / 2.0
-        gx0, gy0, gx1, gy1 = x - c, y - c, x + w - c, y + h - c
-        a = self.anchors
-        ax0, ay0 = a[:, 0] - a[:, 2] / 2, a[:, 1] - a[:, 3] / 2
-        ax1, ay1 = a[:, 0] + a[:, 2] / 2, a[:, 1] + a[:, 3] / 2
-        iw = np.clip(np.minimum(ax1, gx1) - np.maximum(ax0, gx0), 0, None)
-        ih = np.clip(np.minimum(ay1, gy1) - np.maximum(ay0, gy0), 0, None)
-        inter = iw * ih
-        return inter / (a[:, 2] * a[:, 3] + w * h - inter)
+        return corners_iou(cxcywh_to_corners(self.anchors), np.array([x - c, y - c, x + w - c, y + h - c]))
 
     def __call__(self, box_xywh: np.ndarray | None, rng: np.random.Generator,
                  hard_negative_box: np.ndarray | None = None,
