@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .anchors import generate_anchors
-from .config import TrackerConfig
+from .config import SiamRPNParams, TrackerConfig
 from .crop import get_subwindow
 from .geometry import nms_cxcywh, pairwise_iou_cxcywh, py2_round
 from .models import SiamRPN, SiamRPNLite
@@ -104,14 +104,13 @@ class SiamRPNTracker:
     def __init__(self, net: SiamRPN | SiamRPNLite, config: TrackerConfig, device: str | torch.device = "auto",
                  half: bool = False):
         self.config = config
-        self.params = config.siamrpn
         self.device = resolve_device(device)
         self.dtype = torch.float16 if half and self.device.type == "cuda" else torch.float32
         if net.spec.stride != config.siamrpn.anchors.total_stride:
             raise ValueError(f"{net.spec.name} has stride {net.spec.stride} but the tracking parameters' anchors "
                              f"use total_stride {config.siamrpn.anchors.total_stride}")
         self.net = net.inference().to(self.device, self.dtype)
-        self._geometry_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._geometry_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         # per-target state, set by init()
         self.center: np.ndarray | None = None
         self.size: np.ndarray | None = None
@@ -120,6 +119,12 @@ class SiamRPNTracker:
         self.pad_value: np.ndarray | None = None
         self.template_features: torch.Tensor | None = None
         self.head_kernels: tuple[torch.Tensor, ...] | None = None  # the target's folded head (net-specific)
+
+    @property
+    def params(self) -> SiamRPNParams:
+        """The SiamRPN parameters, read from ``config`` on each use: a caller that replaces ``config``
+        (the ROS node's live parameters) changes what the next frame uses; nothing is cached apart."""
+        return self.config.siamrpn
 
     # -- public API ------------------------------------------------------------------------
     def fresh(self) -> SiamRPNTracker:
@@ -239,12 +244,13 @@ class SiamRPNTracker:
 
     def _geometry(self, instance_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Anchors and cosine window for a search crop size (cached)."""
-        if instance_size not in self._geometry_cache:
-            cfg = self.params.anchors
+        cfg = self.params.anchors
+        key = (instance_size, cfg)
+        if key not in self._geometry_cache:
             s = cfg.score_size(instance_size)
             window = np.tile(np.outer(np.hanning(s), np.hanning(s)).flatten(), cfg.anchor_num)
-            self._geometry_cache[instance_size] = (generate_anchors(cfg, s), window)
-        return self._geometry_cache[instance_size]
+            self._geometry_cache[key] = (generate_anchors(cfg, s), window)
+        return self._geometry_cache[key]
 
     def _to_tensor(self, patch: np.ndarray) -> torch.Tensor:
         """HWC uint8 crop -> (1, 3, H, W) float tensor in channels-last layout (no reordering copy)."""

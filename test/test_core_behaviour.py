@@ -247,3 +247,14 @@ def test_dasiamrpn_holds_a_shadowed_target_beside_its_twin_where_siamrpn_drifts(
     assert (aware[late] >= 0.45).all() and (plain[late] < 0.3).all(), (aware[late], plain[late])
     np.testing.assert_array_equal(unranked, plain)
     assert aware.mean() > plain.mean() + 0.08
+
+
+def test_a_replaced_config_is_what_the_next_frame_uses(model_path):
+    """The ROS node applies live parameters by replacing ``tracker.config``: every section, the SiamRPN
+    one included, takes effect on the next frame (no copy of the parameters is cached apart)."""
+    tracker, _ = _scripted(model_path, [0.9, 0.9])
+    tracker.scores = [0.9, 0.9]
+    tracker.config = tracker.config.with_overrides(window_influence=0.123, failure_threshold=0.95)
+    result = tracker.track(IMAGE)
+    assert tracker.searches[-1][2] == 0.123 and tracker.params.window_influence == 0.123
+    assert result.state == "tracking" and tracker.low_frames == 1      # 0.9 < the new failure threshold

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from training.config import DatasetSpec, TrainConfig
+from training.config import ConfigError, DatasetSpec, TrainConfig, load_config
 from training.datasets import load_tracks
 from training.datasets.images import clear_cache
 from training.datasets.records import DatasetError
@@ -161,6 +161,24 @@ def test_prepare_writes_crops_that_train_like_frames(tmp_path):
     prepared = load_tracks(DatasetSpec("prepared", root=str(tmp_path / "crops")))
     ds = PairDataset(prepared, TrainConfig(datasets=(DatasetSpec("prepared", root=str(tmp_path / "crops")),)), 10)
     assert ds[0]["search"].shape == (3, 255, 255)
+    # crops made with another context than the config trains with are refused, naming both
+    from training.datasets.prepared import check_prepared_geometry
+    check_prepared_geometry(tmp_path / "crops", 127, 0.5)
+    with pytest.raises(DatasetError, match="context_amount 0.5; the config trains with 127, 0.4"):
+        check_prepared_geometry(tmp_path / "crops", 127, 0.4)
+
+
+def _tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(f"arch: SiamRPNcompact\ndatasets: [{{kind: sequences, root: {tmp_path}}}]\n")
+    return path
+
+
+def test_training_and_exported_context_must_agree(tmp_path):
+    with pytest.raises(ConfigError, match="sampling.context_amount 0.4 != the exported tracker's context_amount 0.5"):
+        load_config(_tiny(tmp_path), ["sampling.context_amount=0.4"])
+    cfg = load_config(_tiny(tmp_path), ["sampling.context_amount=0.4", "export.tracking.overrides={context_amount: 0.4}"])
+    assert cfg.sampling.context_amount == 0.4
 
 
 def _panning_video(path: Path, frames: int, cut_at: int | None = None) -> tuple[int, int]:

@@ -261,6 +261,14 @@ class TrainConfig:
         if self.sampling.template_size != self.targets.anchors.exemplar_size:
             raise ConfigError(f"sampling.template_size {self.sampling.template_size} != targets.anchors."
                               f"exemplar_size {self.targets.anchors.exemplar_size}")
+        from dasiamrpn_core.config import PRESETS
+        tracking = self.export.tracking
+        if tracking.preset in PRESETS:   # an unknown preset is named by tracking_params at export
+            exported = float(tracking.overrides.get("context_amount", PRESETS[tracking.preset].context_amount))
+            if exported != self.sampling.context_amount:
+                raise ConfigError(f"sampling.context_amount {self.sampling.context_amount} != the exported "
+                                  f"tracker's context_amount {exported} (export.tracking): the tracker would "
+                                  f"crop differently from training")
         blocks = getattr(spec, "backbone_blocks", None)
         if blocks is not None and self.optim.trainable_backbone_blocks > blocks:
             raise ConfigError(f"optim.trainable_backbone_blocks {self.optim.trainable_backbone_blocks} > the "

@@ -28,6 +28,7 @@ from dasiamrpn_core.tracker import resolve_device
 from .checkpoints import BEST, CheckpointManager, checkpoint_state, seed_rng, set_rng_state
 from .config import TrainConfig, config_to_dict
 from .datasets import load_all
+from .datasets.prepared import check_prepared_geometry
 from .datasets.records import Track
 from .export import export_weights, git_commit, tracking_params
 from .init import initialise
@@ -144,6 +145,9 @@ class Trainer:
             self._barrier()  # rank 0 builds caches (e.g. video tracklets) first
         tracks = load_all(self.cfg.datasets, seed=self.cfg.seed, cache_dir=cache,
                           min_box=self.cfg.sampling.min_box_pixels)
+        for spec in self.cfg.datasets:
+            if spec.kind == "prepared":
+                check_prepared_geometry(spec.root, self.cfg.sampling.template_size, self.cfg.sampling.context_amount)
         if self.dist.main:
             self._barrier()
         return tracks

@@ -13,6 +13,16 @@ from .textio import selected
 INDEX_VERSION = 1
 
 
+def check_prepared_geometry(root: str | Path, template_size: int, context_amount: float) -> None:
+    """The crops under ``root`` were made with this template size and context (``dasiamrpn-prepare``
+    records both in its index): a DatasetError naming both values otherwise."""
+    index = json.loads((Path(root) / "index.json").read_text())
+    made = (int(index["template_size"]), float(index["context_amount"]))
+    if made != (int(template_size), float(context_amount)):
+        raise DatasetError(f"{root}: crops prepared with template_size {made[0]}, context_amount {made[1]}; the "
+                           f"config trains with {template_size}, {context_amount} (run dasiamrpn-prepare again)")
+
+
 def prepared_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Track]:
     root = Path(spec.root)
     index_path = root / "index.json"
