@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the shared data (sequences, reference trajectories, peers): the library never guesses it from
+# where it is installed; tests, benchmarks and the evaluation CLI read this variable
+export DASIAMRPN_SHARED ?= $(abspath ../shared)
 # vot-toolkit for the evaluation cross-checks, beside the venv and without dependencies (it depends
 # on opencv-python, which would replace opencv-contrib-python-headless); only those tests import it
 VOT_TOOLKIT := vot-toolkit==0.7.4 attributee==0.1.9 lazy-object-proxy==1.13.0 colorama==0.4.6 \

@@ -9,6 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DASIAMRPN_SHARED", REPO.parent / "shared"))
+# the CLIs the tests start read the shared folder from this variable only
+os.environ.setdefault("DASIAMRPN_SHARED", str(SHARED))
 SEQUENCES = SHARED / "data" / "sequences"
 REFERENCE = SHARED / "reference"
 

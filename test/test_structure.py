@@ -105,3 +105,19 @@ def test_ruff_is_clean():
     assert ruff, "ruff is not installed (make setup installs requirements.txt)"
     res = subprocess.run([ruff, "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout[-4000:]
+
+
+def test_the_shared_data_folder_comes_from_the_environment_or_an_option(monkeypatch, tmp_path):
+    from dasiamrpn_core.files import SHARED_ENV, require_shared, shared_root
+    monkeypatch.delenv(SHARED_ENV, raising=False)
+    assert shared_root() is None
+    import pytest
+    with pytest.raises(ValueError, match="pass --root or set DASIAMRPN_SHARED"):
+        require_shared("data", "sequences")
+    assert require_shared("data", option=tmp_path) == tmp_path / "data"
+    monkeypatch.setenv(SHARED_ENV, str(tmp_path))
+    assert shared_root() == tmp_path and shared_root("/elsewhere") == Path("/elsewhere")
+    # no library module guesses it from where it is installed
+    guessing = [str(p.relative_to(REPO)) for package in PACKAGES for p in (REPO / package).rglob("*.py")
+                if "__file__" in (text := p.read_text()) and '"shared"' in text]
+    assert guessing == []

@@ -2,7 +2,7 @@
 for each network and mode, on real frames, at a fixed number of CPU threads.
 
 Networks: the bundled default model (``compact``: AlexNet), the bundled EfficientNet-Lite0 model
-(``lite``), and, when ../shared/reference is present (or
+(``lite``), and, when $DASIAMRPN_SHARED/reference is present (or
 ``--official-dir`` holds SiamRPNVOT.model / SiamRPNBIG.model), the original architectures with
 their published shapes. ``longterm`` is also measured while searching the largest region.
 """
@@ -23,17 +23,17 @@ import torch
 from ..api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
 from ..runtime import BACKENDS, installed
 from ..demo_sequence import make_sequence
+from ..files import shared_root
 
-REPO_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
-def _official_weights(directory: Path, shared: Path, wanted: set[str]) -> dict[str, Path]:
+def _official_weights(directory: Path, shared: Path | None, wanted: set[str]) -> dict[str, Path]:
     """Paths of the wanted original-shaped nets; builds only those missing (never the unwanted ones,
     whose construction alone peaks at ~2 GiB and would be charged to the benchmark's RSS)."""
     found = {name: directory / f"SiamRPN{name.upper()}.model" for name in ("vot", "big") if name in wanted}
-    script = shared / "reference" / "make_weights.py"
+    script = shared / "reference" / "make_weights.py" if shared is not None else None
     for name, path in found.items():
-        if not path.exists() and script.exists():
+        if not path.exists() and script is not None and script.exists():
             spec = importlib.util.spec_from_file_location("make_weights", script)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=40, help="frames per run (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per configuration")
-    parser.add_argument("--shared", type=Path, default=REPO_SHARED, help="the shared data folder")
+    parser.add_argument("--shared", type=Path, default=shared_root(),
+                        help="the shared data folder (default: $DASIAMRPN_SHARED; without it no official nets)")
     parser.add_argument("--official-dir", type=Path, default=Path(tempfile.gettempdir()) / "dasiamrpn_bench_weights",
                         help="where official-format weights are found or generated")
     parser.add_argument("--nets", default="compact,lite,vot,big", help="comma list of compact, lite, vot, big")
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             nets[name] = path
     nets.update(_official_weights(args.official_dir, args.shared, wanted))
     if not nets:
-        print("no networks to benchmark (no bundled model and no ../shared/reference)", file=sys.stderr)
+        print("no networks to benchmark (no bundled model, and no $DASIAMRPN_SHARED/reference for the official ones)", file=sys.stderr)
         return 2
     backends = args.backend.split(",")
     for backend in backends:

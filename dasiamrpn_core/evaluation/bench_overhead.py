@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import shared_sequences
+from ..files import require_shared, shared_root
 from .config import EvalConfig
 from .evaluate import EvalRequest, evaluate
 from .results_io import read_ope
@@ -37,11 +37,12 @@ from .runner import TrackerSpec
 def _checkpoint(arg: str | None, scratch: Path) -> tuple[str, str]:
     if arg:
         return arg, arg
-    from ..api import DEFAULT_CHECKPOINT
+    from ..checkpoint import DEFAULT_CHECKPOINT
     if DEFAULT_CHECKPOINT.exists():
         return str(DEFAULT_CHECKPOINT), "bundled model"
-    make_weights = shared_sequences().parents[1] / "reference" / "make_weights.py"
-    if make_weights.is_file():  # official-format SiamRPNvot weights that really follow a target
+    shared = shared_root()
+    make_weights = shared / "reference" / "make_weights.py" if shared is not None else None
+    if make_weights is not None and make_weights.is_file():  # official-format SiamRPNvot weights that really follow a target
         path = scratch / "SiamRPNVOT_seed2.model"
         subprocess.run([sys.executable, str(make_weights), "--net", "vot", "--seed", "2", "--out", str(path)],
                        check=True, capture_output=True)
@@ -108,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", help="tracker checkpoint (default: bundled model or random compact)")
     p.add_argument("--mode", default="dasiamrpn")
-    p.add_argument("--root", type=Path, default=shared_sequences(), help="shared sequences folder")
+    p.add_argument("--root", type=Path, help="sequences folder (default: $DASIAMRPN_SHARED/data/sequences)")
     p.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     p.add_argument("--max-frames", type=int, help="first N frames per sequence in the --workers runs")
     p.add_argument("--skip-overhead", action="store_true", help="only the --workers comparison")
     args = p.parse_args(argv)
+    if args.root is None:
+        args.root = require_shared("data", "sequences")
     scratch = Path(tempfile.mkdtemp(prefix="dasiamrpn_bench_"))
     try:
         ckpt, what = _checkpoint(args.checkpoint, scratch)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 import yaml
 
-from ..files import sha256_file
+from ..files import require_shared, sha256_file
 from ..runtime import BACKENDS
 from .baselines import IdentityTracker
 from .config import DEFAULT_VOT_YEAR, EAO_INTERVALS, POLYGON_INIT_RULES, PROTOCOLS, EvalConfig, SupervisedConfig
@@ -25,10 +24,8 @@ DEFAULT_PROTOCOLS: dict[str, tuple[str, ...]] = {
 
 
 def shared_sequences() -> Path:
-    """``../shared/data/sequences`` beside the project (or under ``$DASIAMRPN_SHARED``)."""
-    base = os.environ.get("DASIAMRPN_SHARED")
-    shared = Path(base) if base else Path(__file__).resolve().parents[3] / "shared"
-    return shared / "data" / "sequences"
+    """``$DASIAMRPN_SHARED/data/sequences`` (a ValueError naming the variable when it is not set)."""
+    return require_shared("data", "sequences")
 
 
 def _overrides(pairs: list[str]) -> tuple[tuple[str, object], ...]:
@@ -83,8 +80,8 @@ def eval_parser() -> argparse.ArgumentParser:
                     "success/precision plots and OUT/results/<sequence>.txt (x,y,w,h, 0-based). "
                     "Resumable: sequences with a result file are not run again.")
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS),
-                   help="benchmark layout; 'simple' is ../shared/data/sequences")
-    p.add_argument("--root", type=Path, help="dataset folder (default for 'simple': the shared sequences)")
+                   help="benchmark layout; 'simple' is $DASIAMRPN_SHARED/data/sequences")
+    p.add_argument("--root", type=Path, help="dataset folder (default for 'simple': $DASIAMRPN_SHARED/data/sequences)")
     p.add_argument("--out", type=Path, required=True, help="output folder (created; reused to resume)")
     p.add_argument("--checkpoint", help="official *.model or project checkpoint (default: the bundled model)")
     p.add_argument("--mode", default="dasiamrpn", choices=MODES, help="tracker mode (default dasiamrpn)")
