@@ -42,6 +42,7 @@ setup(
             "dasiamrpn-report = dasiamrpn_core.evaluation.cli:report_main",
             "dasiamrpn-train = training.cli:main",
             "dasiamrpn-prepare = training.prepare:main",
+            "dasiamrpn-tune = training.tune:main",
             "dasiamrpn-tracker-node = dasiamrpn_ros.tracker_node:main",
             "dasiamrpn-tracker-lifecycle-node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",

@@ -141,7 +141,7 @@ def test_two_process_gloo_torchrun(tmp_path):
     cfg = _tiny_config(tmp_path)
     out = tmp_path / "ddp"
     res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training.cli",
-                          "--config", str(cfg), "--output", str(out), "--max-steps", "3", "validation.datasets=[]"],
+                          "--config", str(cfg), "--output", str(out), "--max-steps", "3", "--set", "validation.datasets=[]"],
                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-3000:]
     r0 = json.loads((out / "ranks" / "rank0.json").read_text())
@@ -159,7 +159,7 @@ def test_two_process_gloo_torchrun(tmp_path):
 def test_non_finite_loss_stops_naming_the_step(tmp_path):
     cfg = _tiny_config(tmp_path)
     out = tmp_path / "nan"
-    res = _train(["--config", str(cfg), "--output", str(out), "--max-steps", "30", "optim.lr=1e30",
+    res = _train(["--config", str(cfg), "--output", str(out), "--max-steps", "30", "--set", "optim.lr=1e30",
                   "optim.warmup_start_lr=1e30", "optim.grad_clip=0", "optim.final_lr=1e30"])
     assert res.returncode == 2
     assert "non-finite loss" in res.stderr and "at step" in res.stderr and "Last good checkpoint" in res.stderr
@@ -167,7 +167,7 @@ def test_non_finite_loss_stops_naming_the_step(tmp_path):
 
 def test_bad_dataset_root_is_a_clear_cli_error(tmp_path):
     cfg = _tiny_config(tmp_path)
-    res = _train(["--config", str(cfg), "--output", str(tmp_path / "x"), "--max-steps", "1",
+    res = _train(["--config", str(cfg), "--output", str(tmp_path / "x"), "--max-steps", "1", "--set",
                   f"datasets=[{{kind: got10k, root: {tmp_path / 'missing'}}}]"], timeout=60)
     assert res.returncode == 2 and "root directory not found" in res.stderr
 
@@ -243,7 +243,7 @@ def test_lite_net_two_process_gloo_torchrun(tmp_path):
     cfg = _tiny_config(tmp_path)
     out = tmp_path / "ddp_lite"
     res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training.cli",
-                          "--config", str(cfg), "--output", str(out), "--max-steps", "2", "validation.datasets=[]",
+                          "--config", str(cfg), "--output", str(out), "--max-steps", "2", "--set", "validation.datasets=[]",
                           "arch=SiamRPNLite0", "init=imagenet", "targets.anchors.total_stride=16",
                           "targets.anchors.scales=[4.0]", "export.name=lite"],
                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=180)

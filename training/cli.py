@@ -1,4 +1,4 @@
-"""``dasiamrpn-train --config CFG [--output DIR] [--max-steps N] [--resume] [key=value ...]``."""
+"""``dasiamrpn-train --config CFG [--output DIR] [--max-steps N] [--resume] [--set KEY=VALUE ...]``."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--output", default="./output", help="run directory (checkpoints, logs, weights/)")
     ap.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
-    ap.add_argument("overrides", nargs="*", help="config overrides key.sub=value (YAML values)")
+    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="config overrides, YAML values (e.g. --set optim.lr=0.005 max_steps=2000)")
     return ap
 
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(output, rank)
     log = logging.getLogger("training")
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.set)
         if args.max_steps is not None and args.max_steps < 1:
             raise ConfigError("--max-steps must be >= 1")
         result = Trainer(cfg, output, resume=args.resume, max_steps=args.max_steps,

@@ -102,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop-size", type=int, default=511)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--every", type=int, default=1, help="keep every N-th annotated frame of a video")
-    ap.add_argument("overrides", nargs="*")
+    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="config overrides, YAML values (e.g. --set optim.lr=0.005 max_steps=2000)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.set)
         if args.crop_size < cfg.sampling.search_size:
             raise ConfigError(f"--crop-size {args.crop_size} is smaller than the search size "
                               f"{cfg.sampling.search_size}")

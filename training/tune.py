@@ -1,6 +1,6 @@
 """Tune the tracking hyper-parameters stored in a checkpoint on held-out, non-evaluation data.
 
-``python -m training.tune --checkpoint CKPT --config CFG --output OUT.pth [--grid name=v1,v2 ...]``
+``dasiamrpn-tune --checkpoint CKPT --config CFG --output OUT.pth [--grid name=v1,v2 ...] [--set KEY=VALUE ...]``
 
 The sequences are the config's validation set (for the bundled model: vtest.avi tracklets from
 the held-out end of the video and synthetic sequences made from held-out photographs), never
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                     "alpha_hat=0,0.25,0.5 (default: the config's export.tune_grid)")
     ap.add_argument("--storage-dtype", default="float32", choices=("float32", "float16"),
                     help="storage of the written checkpoint (float16 halves the file)")
-    ap.add_argument("--set", nargs="*", default=[], help="config overrides key=value (e.g. "
-                                                         "validation.max_sequences=20)")
+    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="config overrides, YAML values (e.g. --set optim.lr=0.005 max_steps=2000)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)

@@ -89,8 +89,8 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     p.add_argument("--backend", default="torch", choices=BACKENDS + ("auto",),
                    help="inference backend (default torch; the results' identity does not depend on it)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a tracking parameter, e.g. --set window_influence=0.4 (repeatable)")
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override tracking parameters, YAML values, e.g. --set window_influence=0.4 lr=0.3")
     p.add_argument("--baseline", choices=("identity",),
                    help="evaluate a reference tracker instead of a checkpoint (identity: the first box)")
     p.add_argument("--protocol", help=f"comma list of {', '.join(PROTOCOLS)} (default: the dataset's: "

@@ -5,7 +5,9 @@ from pathlib import Path
 
 
 class DatasetError(ValueError):
-    """A benchmark folder that cannot be read as the requested dataset layout."""
+    """A dataset that cannot be used as asked: a benchmark folder that is not the requested layout, a
+    training dataset that is missing, empty or malformed. The message names the problem. (The one
+    DatasetError of the project: evaluation and training raise this class.)"""
 
 
 class AnnotationError(DatasetError):

@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# the project's one DatasetError, shared with the evaluation toolkit (re-exported here)
+from dasiamrpn_core.evaluation.errors import DatasetError
+
+__all__ = ["DatasetError", "SkipCounter", "Track", "clean_boxes"]
+
 LOG = logging.getLogger("training.datasets")
 
 
-class DatasetError(ValueError):
-    """A dataset that cannot be used (missing root, empty, malformed annotation); names the problem."""
 
 
 @dataclass(frozen=True)
