@@ -53,6 +53,5 @@ gpu-check: $(STAMP)
 MUTMUT := mutmut==3.8.1
 mutation: $(STAMP)
 	$(VPY) -m pip install -q $(MUTMUT)
-	DASIAMRPN_SHARED=$(abspath $(or $(DASIAMRPN_SHARED),../shared)) ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
-		$(VENV)/bin/mutmut run $(MUTANTS)
+	OMP_NUM_THREADS=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VENV)/bin/mutmut run $(MUTANTS)
 	$(VPY) test/mutation_report.py
