@@ -26,12 +26,25 @@ class AnchorConfig:
         return len(self.ratios) * len(self.scales)
 
     def score_size(self, instance_size: int) -> int:
-        """Side of the response map for a search crop of ``instance_size`` pixels."""
+        """Side of the response map for a search crop of ``instance_size`` pixels. It must be odd: the
+        grid of :func:`generate_anchors` is centred on the middle cell, and an even map would put every
+        anchor half a stride off its cell (an 8-px bias for a stride-16 net at 271 px)."""
         if (instance_size - self.exemplar_size) % self.total_stride:
             raise ValueError(
                 f"instance_size {instance_size} - exemplar_size {self.exemplar_size} must be a "
                 f"multiple of the stride {self.total_stride}")
-        return (instance_size - self.exemplar_size) // self.total_stride + 1
+        size = (instance_size - self.exemplar_size) // self.total_stride + 1
+        if size % 2 == 0:
+            raise ValueError(
+                f"instance_size {instance_size} gives an even {size}x{size} response map at stride "
+                f"{self.total_stride}; use exemplar_size + an even multiple of the stride, e.g. "
+                f"{instance_size - self.total_stride} or {instance_size + self.total_stride}")
+        return size
+
+    def largest_search_size(self, limit: int) -> int:
+        """The largest search crop side <= ``limit`` with an odd response map (at least the exemplar)."""
+        period = 2 * self.total_stride
+        return self.exemplar_size + max(int(limit) - self.exemplar_size, 0) // period * period
 
 
 def anchor_shapes(cfg: AnchorConfig) -> np.ndarray:

@@ -80,7 +80,9 @@ class LongTermParams:
     similarity_recovery_ratio: float = 0.5
     similarity_average_rate: float = 0.1     # update rate of that running average
     search_step: int = 64              # search crop growth per frame, network pixels (multiple of 8)
-    max_instance_size: int = 431       # largest search crop, network pixels (~2.9x the 271 crop FLOPs)
+    # largest search crop, network pixels (~2.9x the 271 crop FLOPs): the largest size up to this with
+    # an odd response map (431 at stride 8; 415 for the stride-16 lite net)
+    max_instance_size: int = 431
     lost_after_frames: int = 30        # searching this many frames without recovery: state "lost"
 
 

@@ -423,7 +423,9 @@ class LongTermTracker(DaSiamRPNTracker):
             self.search_size = self.instance_size
             self.sweep_index = 0
             return self._result(float(out.score[best]), "searching")
-        self.search_size = min(self.search_size + lt.search_step, lt.max_instance_size)
+        cap = self.params.anchors.largest_search_size(lt.max_instance_size)
+        self.search_size = max(self.search_size, self.params.anchors.largest_search_size(
+            min(self.search_size + lt.search_step, cap)))
         center = self._search_center()
         out = self._search(image, center, self.search_size, 0.0)
         best, similarity = self._global_select(out)
@@ -453,7 +455,8 @@ class LongTermTracker(DaSiamRPNTracker):
         img_h, img_w = self.image_shape
         covers = (self.center[0] - side / 2 <= 0 and self.center[0] + side / 2 >= img_w
                   and self.center[1] - side / 2 <= 0 and self.center[1] + side / 2 >= img_h)
-        if self.search_size < self.config.longterm.max_instance_size or covers:
+        largest = self.params.anchors.largest_search_size(self.config.longterm.max_instance_size)
+        if self.search_size < largest or covers:
             return self.center
         # effective search span: the response map covers the crop minus the template margin
         span = max(side * (self.search_size - self.params.exemplar_size) / self.search_size, 1.0)

@@ -258,3 +258,23 @@ def test_a_replaced_config_is_what_the_next_frame_uses(model_path):
     result = tracker.track(IMAGE)
     assert tracker.searches[-1][2] == 0.123 and tracker.params.window_influence == 0.123
     assert result.state == "tracking" and tracker.low_frames == 1      # 0.9 < the new failure threshold
+
+
+def test_search_crops_always_give_an_odd_response_map():
+    """The anchor grid is centred on the middle cell: an even map would misplace every anchor by half
+    a stride (8 px at stride 16), so such a crop is an error, and the long-term search never grows
+    into one (the lite net's crops stop at 415, not 431)."""
+    from dasiamrpn_core.anchors import AnchorConfig
+    lite, alexnet = AnchorConfig(total_stride=16, scales=(4.0,)), AnchorConfig()
+    assert lite.score_size(255) == 9 and lite.score_size(287) == 11 and alexnet.score_size(271) == 19
+    with pytest.raises(ValueError, match="even 10x10 response map at stride 16; .* e.g. 255 or 287"):
+        lite.score_size(271)
+    assert (lite.largest_search_size(431), alexnet.largest_search_size(431)) == (415, 431)
+    assert lite.largest_search_size(100) == 127
+
+
+def test_lite_longterm_search_grows_through_odd_maps_only():
+    from dasiamrpn_core import LITE_CHECKPOINT
+    tracker, results = _scripted(LITE_CHECKPOINT, [0.9, 0.1, 0.1, 0.1, 0.1] + [0.1] * 5)
+    assert [s[1] for s in tracker.searches][4:] == [255, 319, 383, 415, 415, 415]
+    assert [r.state for r in results][4:] == ["searching"] * 6
