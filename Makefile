@@ -53,5 +53,9 @@ gpu-check: $(STAMP)
 MUTMUT := mutmut==3.8.1
 mutation: $(STAMP)
 	$(VPY) -m pip install -q $(MUTMUT)
-	OMP_NUM_THREADS=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VENV)/bin/mutmut run $(MUTANTS)
+	mkdir -p mutants/tmp
+	# forked test runs leave their pytest folders behind (tens of GB over a run): clear stale ones
+	while sleep 60; do find mutants/tmp -mindepth 2 -maxdepth 2 -name "pytest-*" -mmin +10 -exec rm -rf {} +; done & \
+	trap "kill $$!" EXIT; PYTEST_DEBUG_TEMPROOT=$(CURDIR)/mutants/tmp OMP_NUM_THREADS=1 \
+		ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VENV)/bin/mutmut run $(MUTANTS)
 	$(VPY) test/mutation_report.py

@@ -114,3 +114,89 @@ def test_readme_parameter_table_matches_the_node():
     assert set(rows) == {p.name for p in PARAMS}
     for p in PARAMS:
         assert rows[p.name] == (text(p.default), p.applies.value), p.name
+
+
+# -- each piece of the parameter handling, exactly ------------------------------------------------
+
+def test_descriptors_carry_name_ranges_and_constraints_exactly():
+    threshold = SPECS["failure_threshold"].descriptor()
+    assert threshold.name == "failure_threshold" and threshold.description == SPECS["failure_threshold"].description
+    (fr,) = threshold.floating_point_range
+    assert (fr.from_value, fr.to_value, fr.step) == (0.0, 1.0, 0.0) and not threshold.integer_range
+    assert threshold.additional_constraints == "applies: live"
+    patience = SPECS["failure_patience"].descriptor()
+    (ir,) = patience.integer_range
+    assert (ir.from_value, ir.to_value, ir.step) == (0, 1000, 1) and not patience.floating_point_range
+    assert SPECS["mode"].descriptor().additional_constraints == "applies: reload; one of siamrpn, dasiamrpn, longterm"
+    assert SPECS["device"].descriptor().additional_constraints == "applies: reload; auto, cpu, cuda or cuda:N"
+    assert SPECS["use_compressed"].descriptor().additional_constraints == "applies: restart"
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("failure_threshold", True, "failure_threshold must be a float, got bool True"),
+    ("failure_patience", "3", "failure_patience must be an integer, got str '3'"),
+    ("half", 1, "half must be a boolean, got int 1"),
+    ("label", 3, "label must be a string, got int 3"),
+    ("failure_threshold", -0.001, "failure_threshold must be within [0.0, 1.0], got -0.001"),
+    ("failure_threshold", float("inf"), "failure_threshold must be within [0.0, 1.0], got inf"),
+    ("frame_buffer_size", 601, "frame_buffer_size must be within [1, 600], got 601"),
+    ("backend", "tensorrt", "backend must be one of auto, torch, onnxruntime, openvino, got 'tensorrt'"),
+    ("device", "cuda:", "device must be auto, cpu, cuda or cuda:N, got 'cuda:'"),
+])
+def test_check_names_the_problem_exactly(name, value, message):
+    assert SPECS[name].check(value) == message
+
+
+@pytest.mark.parametrize("name, value", [
+    ("failure_threshold", 0.0), ("failure_threshold", 1.0), ("failure_threshold", 1),   # an int for a float
+    ("frame_buffer_size", 1), ("frame_buffer_size", 600), ("failure_patience", 0), ("device", "cuda:1"),
+])
+def test_check_accepts_the_range_ends_and_ints_for_floats(name, value):
+    assert SPECS[name].check(value) is None
+
+
+def test_every_value_reaches_its_field_in_the_settings():
+    values = {**defaults(), "checkpoint": "/m.pth", "device": "cuda:1", "mode": "longterm", "backend": "openvino",
+              "half": True, "threads": 3, "use_compressed": True, "image_reliability": "reliable",
+              "image_queue_depth": 4, "frame_policy": "every", "frame_buffer_size": 7, "frame_buffer_max_mb": 9,
+              "image_timeout": 2, "label": "cup", "init_class_id": "person", "init_min_score": 0.3,
+              "reinit_on_lost": True, "publish_debug_image": False, "diagnostics_period": 0.5,
+              "failure_threshold": 0.25, "failure_patience": 5, "recovery_threshold": 0.75, "lost_after_frames": 9,
+              "distractor_threshold": 0.6}
+    s = NodeSettings.from_values(values)
+    assert s.model == type(s.model)("/m.pth", "cuda:1", "longterm", "openvino", True, 3)
+    assert (s.use_compressed, s.image_reliability, s.image_queue_depth, s.frame_policy, s.frame_buffer_size) == \
+        (True, "reliable", 4, "every", 7)
+    assert (s.label, s.init_class_id, s.init_min_score, s.reinit_on_lost, s.publish_debug_image) == \
+        ("cup", "person", 0.3, True, False)
+    assert s.thresholds.overrides() == {"failure_threshold": 0.25, "failure_patience": 5, "recovery_threshold": 0.75,
+                                        "lost_after_frames": 9, "distractor_threshold": 0.6}
+    # integers given for float parameters become floats
+    assert type(s.frame_buffer_max_mb) is float and s.frame_buffer_max_mb == 9.0
+    assert type(s.image_timeout) is float and s.diagnostics_period == 0.5
+    assert NodeSettings.from_values({**defaults(), "checkpoint": ""}).model.checkpoint is None
+
+
+def test_all_problems_are_named_together_and_equal_thresholds_are_valid():
+    with pytest.raises(ValueError) as info:
+        NodeSettings.from_values({**defaults(), "no_such": 1, "mode": "x", "threads": -1})
+    assert str(info.value) == ("unknown parameter 'no_such'; threads must be within [0, 256], got -1; "
+                               "mode must be one of siamrpn, dasiamrpn, longterm, got 'x'")
+    equal = NodeSettings.from_values({**defaults(), "failure_threshold": 0.7, "recovery_threshold": 0.7})
+    assert equal.thresholds.recovery_threshold == equal.thresholds.failure_threshold == 0.7
+
+
+def test_change_answers_are_exact():
+    unknown = check_changes(defaults(), [("nope", 1)])
+    assert unknown.ok is False and unknown.reason == "unknown parameter 'nope'" and unknown.settings is None
+    restart = check_changes(defaults(), [("use_compressed", True), ("image_queue_depth", 3)])
+    assert restart.ok is False and restart.settings is None
+    assert restart.reason == ("use_compressed, image_queue_depth is fixed at start-up: restart the node with the "
+                              "new value (e.g. --ros-args -p use_compressed:=...)")
+    bad = check_changes(defaults(), [("failure_threshold", 2.0)])
+    assert bad.ok is False and bad.settings is None
+    reload = check_changes(defaults(), [("mode", "siamrpn"), ("threads", 2), ("device", "auto")])
+    assert reload.ok is True and reload.reason == ("mode, threads changed: the model is reloaded at the next "
+                                                   "~/init_box call")
+    unchanged = check_changes(defaults(), [("mode", "dasiamrpn")])
+    assert unchanged.ok is True and unchanged.reason == "" and unchanged.settings == NodeSettings.from_values(defaults())
