@@ -165,3 +165,48 @@ def test_checkpoint_manager_keeps_the_last_k_and_falls_back_from_a_corrupt_one(t
     best = manager.mark_best(path)
     assert torch.load(best, weights_only=True)["step"] == 6 and not list(best.parent.glob(".*.tmp"))
     assert CheckpointManager(tmp_path / "k0", keep_last=0).keep_last == 1
+
+
+def test_rng_states_are_stored_as_exact_integer_tensors_and_seeded_in_full():
+    """The numpy/Python generator words go into weights_only checkpoints as int64 tensors (exact), and a
+    seed is used whole (numpy takes it modulo 2**32, as numpy itself would reject larger seeds)."""
+    import random
+    from training.checkpoints import rng_state, seed_rng
+    state = rng_state()
+    assert state["numpy"]["keys"].dtype == torch.int64 and state["python"]["internal"].dtype == torch.int64
+    for seed in (11, 2 ** 32 + 5):
+        seed_rng(seed)
+        assert np.random.rand() == np.random.RandomState(seed % 2 ** 32).rand()
+        assert random.random() == random.Random(seed).random()
+        assert torch.rand(1).item() == torch.rand(1, generator=torch.Generator().manual_seed(seed)).item()
+
+
+def test_checkpoint_state_holds_what_a_resume_reads():
+    from training.checkpoints import checkpoint_state
+    from training.schedule import Schedule
+    net = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    state = checkpoint_state(net, optimizer, Schedule(optimizer, OptimConfig(), 10),
+                             torch.amp.GradScaler("cuda", enabled=False), step=3, pairs=6)
+    assert set(state) == {"model", "optimizer", "schedule", "scaler", "rng", "step", "pairs"}
+    assert torch.equal(state["model"]["weight"], net.weight) and state["optimizer"]["param_groups"][0]["lr"] > 0
+    assert set(state["rng"]) >= {"torch", "numpy", "python"} and (state["step"], state["pairs"]) == (3, 6)
+
+
+class ForeignObject:
+    """Not a tensor or plain data: weights_only loading refuses it."""
+
+
+def test_latest_refuses_a_pickled_object_and_says_which_file(tmp_path, caplog):
+    """A checkpoint that is not plain tensors/data (a pickled object) is unreadable under weights_only:
+    the previous one is used and the warning names the file and the error."""
+    from training.checkpoints import CheckpointManager
+    manager = CheckpointManager(tmp_path, keep_last=3)
+    manager.save({"step": 1}, 1)
+    torch.save({"step": 2, "object": ForeignObject()}, manager.path_for(2))
+    with caplog.at_level("WARNING", logger="training"):
+        state, path = manager.latest()
+    assert state["step"] == 1
+    (record,) = [r for r in caplog.records if "unreadable" in r.getMessage()]
+    assert "step_00000002.pt" in record.getMessage() and "Weights only load failed" in record.getMessage()
+    assert record.getMessage().startswith("checkpoint ") and record.getMessage().endswith("trying the previous one")
