@@ -161,3 +161,36 @@ def test_non_finite_weights_are_refused_in_every_format(compact_state, tmp_path,
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="NaN/Inf"):
         load_tracker(path, device="cpu")
+
+
+def test_official_presets_and_explicit_presets_for_project_files(compact_state, tmp_path):
+    from pathlib import Path
+
+    from dasiamrpn_core.checkpoint import _official_preset
+    assert _official_preset(ARCHITECTURES["SiamRPNBIG"], Path("any.model"), None) == "big"
+    assert _official_preset(ARCHITECTURES["SiamRPNvot"], Path("SiamRPNOTB.model"), None) == "otb"
+    path = save_checkpoint(tmp_path / "p.pth", compact_state, PRESETS["vot"], {})
+    assert load_checkpoint(path, preset="otb").params == PRESETS["otb"]
+    with pytest.raises(CheckpointError, match=r"unknown preset 'lasot'; expected one of \['big', 'otb', 'vot'\]: .*p.pth"):
+        load_checkpoint(path, preset="lasot")
+
+
+def test_saved_files_hold_no_batch_counters_and_any_folder_is_created(compact_state, tmp_path):
+    project = save_checkpoint(tmp_path / "a" / "b" / "m.pth", compact_state, PRESETS["vot"], {})
+    official = save_official(tmp_path / "c" / "d" / "m.model", compact_state)
+    assert any(k.endswith("num_batches_tracked") for k in compact_state.state_dict())
+    for keys in (torch.load(project, weights_only=True)["state_dict"], torch.load(official, weights_only=True)):
+        assert keys and not any(k.endswith("num_batches_tracked") for k in keys)
+    with pytest.raises(ValueError, match=r"storage_dtype must be one of \['float16', 'float32'\], got 'int8'"):
+        save_checkpoint(tmp_path / "x.pth", compact_state, PRESETS["vot"], {}, storage_dtype="int8")
+
+
+def test_a_failed_atomic_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from dasiamrpn_core.checkpoint import atomic_torch_save
+    path = tmp_path / "deep" / "state.pt"
+    atomic_torch_save({"v": torch.ones(2)}, path)
+    with pytest.raises((AttributeError, TypeError)) as info:
+        atomic_torch_save({"v": lambda: None}, path)           # cannot be pickled
+    assert "pickle" in str(info.value) or "lambda" in str(info.value)
+    assert [p.name for p in path.parent.iterdir()] == ["state.pt"]
+    assert torch.equal(torch.load(path, weights_only=True)["v"], torch.ones(2))
