@@ -11,8 +11,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class FrameSource:
-    """Iterate the frames of ``source``: an image folder (sorted by name), a video file, or a
-    camera index (``"0"``). ``len()`` is known for folders and (approximately) for videos."""
+    """Iterate the frames of ``source``: an image folder (sorted by name), a sequence folder holding
+    ``img/`` (the benchmark layout: its ``img`` is the image folder), a video file, or a camera index
+    (``"0"``). ``len()`` is known for folders and (approximately) for videos. Every program that
+    reads frames (``dasiamrpn-track``, ``dasiamrpn-replay``) takes the same inputs through this."""
 
     def __init__(self, source: str | Path | int):
         self.source = str(source)
@@ -24,6 +26,8 @@ class FrameSource:
             if not self.capture.isOpened():
                 raise ValueError(f"cannot open camera {self.source}")
         elif path.is_dir():
+            if (path / "img").is_dir():
+                path = path / "img"
             self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self.files:
                 raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")

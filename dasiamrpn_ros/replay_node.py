@@ -21,7 +21,6 @@ import itertools
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator, Sequence
 
 import cv2
@@ -110,12 +109,6 @@ def wait_for_subscribers(node: Node, publisher, wanted: int, stop: threading.Eve
         if stop.wait(WAIT_POLL_S):
             return False
     return True
-
-
-def source_path(source: str) -> str:
-    """A sequence folder (``<seq>/img/``) replays its ``img``; anything else as given."""
-    path = Path(source)
-    return str(path / "img") if (path / "img").is_dir() else source
 
 
 def frames(source: str, start: int, count: int | None) -> Iterator[np.ndarray]:
@@ -217,7 +210,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .bags import is_bag
     if is_bag(args.source):
         return main_bag(argv, args)
-    args.source = source_path(args.source)
     try:
         FrameSource(args.source)
     except ValueError as exc:

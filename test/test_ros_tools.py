@@ -7,7 +7,7 @@ import rclpy  # noqa: F401,E402  (a broken ROS install fails the run; it never s
 from dasiamrpn_ros.client import parse_stamp  # noqa: E402
 from dasiamrpn_ros.rate_limited_log import RateLimitedLog  # noqa: E402
 from dasiamrpn_ros.replay_node import main as replay_main  # noqa: E402
-from dasiamrpn_ros.replay_node import parse_args, source_path  # noqa: E402
+from dasiamrpn_ros.replay_node import parse_args  # noqa: E402
 
 
 def test_parse_stamp():
@@ -25,10 +25,20 @@ def test_replay_rejects_bad_options(argv):
         parse_args(argv)
 
 
-def test_replay_source_folders(tmp_path):
+def test_replay_and_track_take_the_same_folders(tmp_path):
+    """A sequence folder holding img/ is read as its images by every frame reader (one FrameSource);
+    an empty folder is the same error for both programs."""
+    import cv2
+    import numpy as np
+
+    from dasiamrpn_core.frame_source import FrameSource
     (tmp_path / "seq" / "img").mkdir(parents=True)
-    assert source_path(str(tmp_path / "seq")) == str(tmp_path / "seq" / "img")
-    assert source_path(str(tmp_path / "video.mp4")) == str(tmp_path / "video.mp4")
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "seq" / "img" / f"{i:08d}.jpg"), np.full((8, 8, 3), 40 * i, np.uint8))
+    assert len(FrameSource(tmp_path / "seq")) == 3 and len(FrameSource(tmp_path / "seq" / "img")) == 3
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images .* in folder"):
+        FrameSource(tmp_path / "empty")
     assert replay_main(["dasiamrpn-replay", str(tmp_path / "missing")]) == 2
 
 
