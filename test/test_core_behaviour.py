@@ -278,3 +278,50 @@ def test_lite_longterm_search_grows_through_odd_maps_only():
     tracker, results = _scripted(LITE_CHECKPOINT, [0.9, 0.1, 0.1, 0.1, 0.1] + [0.1] * 5)
     assert [s[1] for s in tracker.searches][4:] == [255, 319, 383, 415, 415, 415]
     assert [r.state for r in results][4:] == ["searching"] * 6
+
+
+# -- input checks at their edges ----------------------------------------------------------------
+
+def test_device_box_and_image_checks_at_their_edges(model_path):
+    from dasiamrpn_core.tracker import resolve_device, validate_box, validate_image
+    with pytest.raises(ValueError, match="'cuda:0' requested but CUDA is not available"):
+        resolve_device("cuda:0")
+    with pytest.raises(ValueError, match="unknown device 'CUDA:0'"):
+        resolve_device("CUDA:0")
+    assert validate_box((10, 10, 20, 0.5), (100, 100)) == (10.0, 10.0, 20.0, 0.5)   # thin is fine
+    with pytest.raises(ValueError, match="outside"):
+        validate_box((100, 10, 20, 20), (100, 100))                                  # starts at the edge
+    with pytest.raises(ValueError, match="outside"):
+        validate_box((10, 100, 20, 20), (100, 100))
+    with pytest.raises(ValueError, match="empty"):
+        validate_image(np.zeros((5, 0, 3), np.uint8))
+    cpu_half = load_tracker(model_path, device="cpu", half=True)
+    assert cpu_half.dtype == torch.float32      # half precision is for CUDA only
+    cpu_half.init(IMAGE, BOX)
+    assert np.isfinite(cpu_half.track(IMAGE).box).all()
+
+
+def test_search_stays_put_while_the_largest_crop_covers_the_image(model_path):
+    """On a small image the largest search crop already covers it all: the search keeps the frozen
+    centre instead of sweeping."""
+    loaded = load_checkpoint(model_path)
+    tracker = ScriptedLongTerm(loaded.net, TrackerConfig(mode="longterm", siamrpn=loaded.params), device="cpu")
+    small = IMAGE[:100, :120].copy()
+    tracker.init(small, (50.0, 30.0, 40.0, 40.0))
+    tracker.script([0.9] + [0.1] * 9)
+    results = [tracker.track(small) for _ in range(10)]
+    frozen = np.array(results[3].box[:2]) + np.array(results[3].box[2:]) / 2
+    assert [s[1] for s in tracker.searches][-3:] == [431, 431, 431]
+    assert all(np.allclose(s[0], frozen) for s in tracker.searches[4:]), tracker.searches
+
+
+def test_recovery_compares_the_similarity_with_its_running_average(model_path):
+    """A proposal whose template cosine is 0.3 while tracking ran at 1.0 is below half the average:
+    no recovery, although its score is high (recovery also needs the similarity)."""
+    tracker, _ = _scripted(model_path, [0.9, 0.1, 0.1, 0.1, 0.1])
+    c = tracker.features.shape[1]
+    x = -0.5215     # half the channels at 1, half at x: cosine (1 + x) / sqrt(2 (1 + x^2)) = 0.30
+    pattern = torch.tensor([1.0, x] * (c // 2))
+    tracker.features = pattern[None, :, None, None].expand(1, c, 24, 24).clone()
+    tracker.scores = [0.95, 0.95]
+    assert [tracker.track(IMAGE).state for _ in range(2)] == ["searching", "searching"]
