@@ -194,3 +194,32 @@ def test_a_failed_atomic_save_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
     assert "pickle" in str(info.value) or "lambda" in str(info.value)
     assert [p.name for p in path.parent.iterdir()] == ["state.pt"]
     assert torch.equal(torch.load(path, weights_only=True)["v"], torch.ones(2))
+
+
+def test_official_files_are_told_apart_by_both_shapes_and_keys_are_listed(compact_state, tmp_path):
+    state = {k: v.clone() for k, v in compact_state.state_dict().items() if not k.endswith("num_batches_tracked")}
+    no_head = {k: v for k, v in state.items() if k != "conv_r2.weight"}
+    torch.save(no_head, tmp_path / "nohead.model")
+    with pytest.raises(CheckpointError, match="unknown architecture: no 'featureExtract.0.weight'/'conv_r2.weight'"):
+        load_checkpoint(tmp_path / "nohead.model")
+    odd_head = dict(state, **{"conv_r2.weight": torch.zeros(7, 128, 3, 3)})
+    torch.save(odd_head, tmp_path / "oddhead.model")
+    with pytest.raises(CheckpointError, match=r"unknown architecture in .*: first conv \(48, 3, 11, 11\), conv_r2 \(7, 128, 3, 3\)"):
+        load_checkpoint(tmp_path / "oddhead.model")
+    # batch counters in an official-style file are ignored, not "unexpected"
+    with_counters = dict(state, **{k: v for k, v in compact_state.state_dict().items() if k.endswith("num_batches_tracked")})
+    torch.save(with_counters, tmp_path / "counters.model")
+    assert load_checkpoint(tmp_path / "counters.model").net.spec.name == "SiamRPNcompact"
+    # more than five missing keys are listed with " ...", up to five without
+    few = dict(state)
+    for k in [k for k in state if k.startswith("conv_cls1")][:1]:
+        few.pop(k)
+    torch.save(few, tmp_path / "few.model")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "few.model")
+    assert "missing ['conv_cls1.weight'], unexpected []" in str(info.value)
+    many = {k: v for k, v in state.items() if not k.startswith("featureExtract.1")
+            and not k.startswith("featureExtract.5")} | {"featureExtract.0.weight": state["featureExtract.0.weight"]}
+    torch.save(many, tmp_path / "many.model")
+    with pytest.raises(CheckpointError, match=r"missing \[.*\] \.\.\., unexpected \[\]"):
+        load_checkpoint(tmp_path / "many.model")
