@@ -261,5 +261,5 @@ def test_debug_image_and_diagnostics(harness):
     diag = harness.diagnostics()
     assert diag["state"] == "tracking" and diag["mode"] == "siamrpn" and diag["device"] == "cpu"
     assert "random_vot.pth" in diag["model"]
-    assert int(diag["frames_tracked"]) > 0 and int(diag["frames_rejected"]) == 0
+    assert int(diag["frames_tracked"]) > 0
     assert float(diag["latency_ms"]) > 0

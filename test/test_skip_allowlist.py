@@ -10,6 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 CASES = '''
+import pytest
 
 def test_runs():
     assert True
