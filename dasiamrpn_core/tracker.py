@@ -423,9 +423,8 @@ class LongTermTracker(DaSiamRPNTracker):
             self.search_size = self.instance_size
             self.sweep_index = 0
             return self._result(float(out.score[best]), "searching")
-        cap = self.params.anchors.largest_search_size(lt.max_instance_size)
         self.search_size = max(self.search_size, self.params.anchors.largest_search_size(
-            min(self.search_size + lt.search_step, cap)))
+            min(self.search_size + lt.search_step, self._largest_search_size())))
         center = self._search_center()
         out = self._search(image, center, self.search_size, 0.0)
         best, similarity = self._global_select(out)
@@ -438,6 +437,10 @@ class LongTermTracker(DaSiamRPNTracker):
             return self._result(self._update(out, best), "tracking")
         self.failed_frames += 1
         return self._result(score, "lost" if self.failed_frames > lt.lost_after_frames else "searching")
+
+    def _largest_search_size(self) -> int:
+        """``max_instance_size`` rounded down to a crop with an odd response map."""
+        return self.params.anchors.largest_search_size(self.config.longterm.max_instance_size)
 
     def _global_select(self, out: SearchOutput) -> tuple[int, float]:
         """Eq. 3 over the NMS proposals: template similarity minus α̂ x distractor similarity.
@@ -455,8 +458,7 @@ class LongTermTracker(DaSiamRPNTracker):
         img_h, img_w = self.image_shape
         covers = (self.center[0] - side / 2 <= 0 and self.center[0] + side / 2 >= img_w
                   and self.center[1] - side / 2 <= 0 and self.center[1] + side / 2 >= img_h)
-        largest = self.params.anchors.largest_search_size(self.config.longterm.max_instance_size)
-        if self.search_size < largest or covers:
+        if self.search_size < self._largest_search_size() or covers:
             return self.center
         # effective search span: the response map covers the crop minus the template margin
         span = max(side * (self.search_size - self.params.exemplar_size) / self.search_size, 1.0)

@@ -294,6 +294,3 @@ def _resize_region(image: np.ndarray, box, width: int, height: int) -> np.ndarra
     x, y, w, h = box
     crop, _ = crop_affine(image, (x + w / 2, y + h / 2), w, h, max(width, height), mean_pad(image))
     return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
-
-
-

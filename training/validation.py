@@ -61,9 +61,9 @@ def track_sequence(track: Track, max_frames: int = 0) -> Sequence | None:
     if end - start < 2:
         return None
     boxes = np.asarray(track.boxes[start:end], np.float64)
-    visible = np.all(np.isfinite(boxes), axis=1)
-    visible[visible] &= (boxes[visible, 2] > 0) & (boxes[visible, 3] > 0)
-    return Sequence(track.name, tuple(Path(f) for f in track.frames[start:end]), boxes, ~visible)
+    # a NaN row is an absent target; Sequence.annotated adds the positive-size check
+    absent = ~np.all(np.isfinite(boxes), axis=1)
+    return Sequence(track.name, tuple(Path(f) for f in track.frames[start:end]), boxes, absent)
 
 
 def validation_tracks(cfg: TrainConfig, cache_dir: Path, max_sequences: int = 0) -> list[Track]:

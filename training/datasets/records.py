@@ -14,8 +14,6 @@ __all__ = ["DatasetError", "SkipCounter", "Track", "clean_boxes"]
 LOG = logging.getLogger("training.datasets")
 
 
-
-
 @dataclass(frozen=True)
 class Track:
     """One object: its frames and boxes (0-based pixel x, y, w, h; NaN row = not visible).
