@@ -3,6 +3,7 @@ non-finite loss, export formats."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -217,8 +218,15 @@ def test_lite_net_trains_from_imagenet_with_a_frozen_trunk_and_exports_a_tracker
     cfg = load_config(_tiny_config(tmp_path), [
         "arch=SiamRPNLite0", "init=imagenet", "targets.anchors.total_stride=16", "targets.anchors.scales=[4.0]",
         "export.tracking.overrides={instance_size: 255}", "optim.trainable_backbone_blocks=1",
-        "validation.datasets=[]", "export.name=lite"])
+        "optim.backbone_lr_factor=0.1", "validation.datasets=[]", "export.name=lite"])
     result = Trainer(cfg, tmp_path / "lite", max_steps=2).run()
+    # the optimiser holds the trained parameters only: the neck and head at the schedule's rate, the one
+    # trainable trunk block (5 tensors per BN pair + convs of an MBConv block) at a tenth of it
+    last = sorted((tmp_path / "lite" / "checkpoints").glob("step_*.pt"))[-1]
+    groups = torch.load(last, weights_only=True)["optimizer"]["param_groups"]
+    assert [g["lr_factor"] for g in groups] == [1.0, 0.1]
+    assert math.isclose(groups[1]["lr"], 0.1 * groups[0]["lr"]) and groups[0]["lr"] > 0
+    assert len(groups[1]["params"]) == len([p for p in EfficientNetLite0(11).blocks[10].parameters()])
     imagenet = load_imagenet(EfficientNetLite0(11)).state_dict()
     after = _final_model(tmp_path / "lite")
     for key in ("backbone.stem.weight", "backbone.blocks.9.project.weight", "backbone.blocks.9.project_bn.running_var"):

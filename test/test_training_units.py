@@ -110,6 +110,19 @@ def test_schedule_warms_up_then_decays_log_linearly():
     assert math.isclose(learning_rate(110, cfg, 110), 0.0001, rel_tol=1e-6)
 
 
+def test_schedule_scales_a_groups_rate_by_its_lr_factor():
+    from training.schedule import Schedule
+    a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr_factor": 0.1}], lr=1.0)
+    cfg = OptimConfig(lr=0.01, final_lr=0.0001, warmup_steps=10, warmup_start_lr=0.001)
+    sched = Schedule(opt, cfg, 110)
+    for _ in range(10):
+        sched.step()
+    assert math.isclose(opt.param_groups[0]["lr"], 0.01) and math.isclose(opt.param_groups[1]["lr"], 0.001)
+    with pytest.raises(ConfigError, match="backbone_lr_factor"):
+        OptimConfig(backbone_lr_factor=0.0)
+
+
 def test_training_curves_read_and_plot_a_metrics_csv(tmp_path):
     from training.curves import main, read_metrics
     csv_path = tmp_path / "metrics.csv"

@@ -157,6 +157,8 @@ class OptimConfig:
     unfreeze_step: int = 0             # ... until this step (0 = for the whole run)
     trainable_backbone_blocks: int = 0  # EfficientNet-Lite nets: the last N trunk blocks are trained (with
                                         # BN statistics); the rest of the ImageNet trunk stays frozen
+    backbone_lr_factor: float = 1.0    # learning rate of those trunk blocks relative to the schedule's
+                                       # (fine-tuning a pretrained trunk: e.g. 0.1, as in SiamRPN++)
     amp: bool = True                   # automatic mixed precision (CUDA only; ignored on CPU)
     decay_by_wall_time: bool = False   # decay progress = max(step / max_steps, elapsed / wall_time_s):
                                        # the schedule completes within the time budget on a slow or
@@ -169,6 +171,8 @@ class OptimConfig:
             raise ConfigError("optim.frozen_backbone_convs must be in 0..5")
         if self.trainable_backbone_blocks < 0:
             raise ConfigError("optim.trainable_backbone_blocks must be >= 0")
+        if not 0 < self.backbone_lr_factor <= 1:
+            raise ConfigError(f"optim.backbone_lr_factor must be in (0, 1], got {self.backbone_lr_factor}")
 
 
 @dataclass(frozen=True)

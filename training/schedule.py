@@ -18,7 +18,8 @@ def learning_rate(step: int, cfg: OptimConfig, max_steps: int, time_fraction: fl
 
 
 class Schedule:
-    """Stateless apart from the step (so it resumes from the step alone); ``state_dict`` for symmetry."""
+    """Stateless apart from the step (so it resumes from the step alone); ``state_dict`` for symmetry.
+    A parameter group's ``lr_factor`` (the fine-tuned trunk blocks') scales the schedule's rate."""
 
     def __init__(self, optimizer, cfg: OptimConfig, max_steps: int):
         self.optimizer, self.cfg, self.max_steps = optimizer, cfg, max_steps
@@ -29,7 +30,7 @@ class Schedule:
     def apply(self) -> float:
         lr = learning_rate(self.step_count, self.cfg, self.max_steps, self.time_fraction)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_factor", 1.0)
         return lr
 
     def step(self) -> float:
