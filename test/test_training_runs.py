@@ -17,9 +17,9 @@ import torch
 from dasiamrpn_core import load_tracker
 from dasiamrpn_core.checkpoint import load_checkpoint
 from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
-from training.config import ExportConfig
-from training.export import export_weights
-from training.synthetic import write_sequence_layout
+from dasiamrpn_training.config import ExportConfig
+from dasiamrpn_training.export import export_weights
+from dasiamrpn_training.synthetic import write_sequence_layout
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DASIAMRPN_SHARED", REPO.parent / "shared"))
@@ -50,7 +50,7 @@ def _tiny_config(tmp: Path, **extra: str) -> Path:
 
 
 def _train(args: list[str], timeout: float = 150) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "training.cli", *args], cwd=REPO, env=_env(), capture_output=True,
+    return subprocess.run([PY, "-m", "dasiamrpn_training.cli", *args], cwd=REPO, env=_env(), capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -82,7 +82,7 @@ def test_smoke_config_20_steps(tmp_path):
 def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path):
     cfg = _tiny_config(tmp_path)
     out = tmp_path / "run"
-    proc = subprocess.Popen([PY, "-m", "training.cli", "--config", str(cfg), "--output", str(out),
+    proc = subprocess.Popen([PY, "-m", "dasiamrpn_training.cli", "--config", str(cfg), "--output", str(out),
                              "--max-steps", "12"], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -141,7 +141,7 @@ def _assert_same(a, b, where: str) -> None:
 def test_two_process_gloo_torchrun(tmp_path):
     cfg = _tiny_config(tmp_path)
     out = tmp_path / "ddp"
-    res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training.cli",
+    res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "dasiamrpn_training.cli",
                           "--config", str(cfg), "--output", str(out), "--max-steps", "3", "--set", "validation.datasets=[]"],
                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -191,8 +191,8 @@ def test_export_writes_project_and_official_formats(tmp_path):
 def test_frozen_layers_stay_fixed_when_fine_tuning_a_checkpoint(tmp_path):
     from dasiamrpn_core.checkpoint import save_checkpoint
     from dasiamrpn_core.config import PRESETS
-    from training.config import load_config
-    from training.trainer import Trainer
+    from dasiamrpn_training.config import load_config
+    from dasiamrpn_training.trainer import Trainer
 
     torch.manual_seed(0)
     start = SiamRPN(ARCHITECTURES["SiamRPNcompact"])
@@ -212,8 +212,8 @@ def test_lite_net_trains_from_imagenet_with_a_frozen_trunk_and_exports_a_tracker
     """The EfficientNet-Lite0 net: ImageNet trunk loaded and kept frozen (but its last block when
     asked), neck/head trained, the exported file a complete stride-16 tracker."""
     from dasiamrpn_core.efficientnet import EfficientNetLite0, load_imagenet
-    from training.config import load_config
-    from training.trainer import Trainer
+    from dasiamrpn_training.config import load_config
+    from dasiamrpn_training.trainer import Trainer
 
     cfg = load_config(_tiny_config(tmp_path), [
         "arch=SiamRPNLite0", "init=imagenet", "targets.anchors.total_stride=16", "targets.anchors.scales=[4.0]",
@@ -238,7 +238,7 @@ def test_lite_net_trains_from_imagenet_with_a_frozen_trunk_and_exports_a_tracker
 
 
 def test_lite_config_with_stride_8_anchors_is_an_error(tmp_path):
-    from training.config import ConfigError, load_config
+    from dasiamrpn_training.config import ConfigError, load_config
     with pytest.raises(ConfigError, match="total_stride is 8 but SiamRPNLite0 has stride 16"):
         load_config(_tiny_config(tmp_path), ["arch=SiamRPNLite0", "init=imagenet"])
 
@@ -250,7 +250,7 @@ def test_lite_net_two_process_gloo_torchrun(tmp_path):
     do not require gradients), the ranks end identical and the trunk is still ImageNet's."""
     cfg = _tiny_config(tmp_path)
     out = tmp_path / "ddp_lite"
-    res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training.cli",
+    res = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "dasiamrpn_training.cli",
                           "--config", str(cfg), "--output", str(out), "--max-steps", "2", "--set", "validation.datasets=[]",
                           "arch=SiamRPNLite0", "init=imagenet", "targets.anchors.total_stride=16",
                           "targets.anchors.scales=[4.0]", "export.name=lite"],

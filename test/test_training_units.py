@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from dasiamrpn_core.anchors import generate_anchors
-from training.config import ConfigError, TrainConfig, load_config
-from training.config import OptimConfig, TargetConfig
-from training.loss import flatten_outputs, siamrpn_loss
-from training.config import LossConfig
-from training.schedule import learning_rate
-from training.targets import AnchorTargetBuilder
+from dasiamrpn_training.config import ConfigError, TrainConfig, load_config
+from dasiamrpn_training.config import OptimConfig, TargetConfig
+from dasiamrpn_training.loss import flatten_outputs, siamrpn_loss
+from dasiamrpn_training.config import LossConfig
+from dasiamrpn_training.schedule import learning_rate
+from dasiamrpn_training.targets import AnchorTargetBuilder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 
@@ -111,7 +111,7 @@ def test_schedule_warms_up_then_decays_log_linearly():
 
 
 def test_schedule_scales_a_groups_rate_by_its_lr_factor():
-    from training.schedule import Schedule
+    from dasiamrpn_training.schedule import Schedule
     a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr_factor": 0.1}], lr=1.0)
     cfg = OptimConfig(lr=0.01, final_lr=0.0001, warmup_steps=10, warmup_start_lr=0.001)
@@ -124,7 +124,7 @@ def test_schedule_scales_a_groups_rate_by_its_lr_factor():
 
 
 def test_training_curves_read_and_plot_a_metrics_csv(tmp_path):
-    from training.curves import main, read_metrics
+    from dasiamrpn_training.curves import main, read_metrics
     csv_path = tmp_path / "metrics.csv"
     csv_path.write_text("step,pairs,lr,loss,cls,reg,acc,pairs_per_s,elapsed_s,val_auc\n"
                         "10,160,0.001,1.5,0.7,0.8,0.5,9.5,18,\n20,320,0.002,1.2,0.6,0.6,0.6,10.0,35,\n"
@@ -144,7 +144,7 @@ def _draws() -> tuple:
 def test_rng_state_restores_torch_numpy_and_python_exactly(tmp_path):
     """What a resume relies on: every global RNG (including numpy's and Python's cached Gaussians)
     continues exactly where the checkpoint left it, also after a save/load with weights_only."""
-    from training.checkpoints import rng_state, seed_rng, set_rng_state
+    from dasiamrpn_training.checkpoints import rng_state, seed_rng, set_rng_state
     seed_rng(11)
     _draws()
     np.random.randn()                       # leaves a cached Gaussian in numpy's state
@@ -161,7 +161,7 @@ def test_rng_state_restores_torch_numpy_and_python_exactly(tmp_path):
 
 
 def test_checkpoint_manager_keeps_the_last_k_and_falls_back_from_a_corrupt_one(tmp_path):
-    from training.checkpoints import CheckpointManager
+    from dasiamrpn_training.checkpoints import CheckpointManager
     manager = CheckpointManager(tmp_path / "ckpts", keep_last=2)
     assert manager.list() == [] and manager.latest() is None
     for step in (3, 6, 9):
@@ -184,7 +184,7 @@ def test_rng_states_are_stored_as_exact_integer_tensors_and_seeded_in_full():
     """The numpy/Python generator words go into weights_only checkpoints as int64 tensors (exact), and a
     seed is used whole (numpy takes it modulo 2**32, as numpy itself would reject larger seeds)."""
     import random
-    from training.checkpoints import rng_state, seed_rng
+    from dasiamrpn_training.checkpoints import rng_state, seed_rng
     state = rng_state()
     assert state["numpy"]["keys"].dtype == torch.int64 and state["python"]["internal"].dtype == torch.int64
     for seed in (11, 2 ** 32 + 5):
@@ -195,8 +195,8 @@ def test_rng_states_are_stored_as_exact_integer_tensors_and_seeded_in_full():
 
 
 def test_checkpoint_state_holds_what_a_resume_reads():
-    from training.checkpoints import checkpoint_state
-    from training.schedule import Schedule
+    from dasiamrpn_training.checkpoints import checkpoint_state
+    from dasiamrpn_training.schedule import Schedule
     net = torch.nn.Linear(2, 2)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     state = checkpoint_state(net, optimizer, Schedule(optimizer, OptimConfig(), 10),
@@ -213,11 +213,11 @@ class ForeignObject:
 def test_latest_refuses_a_pickled_object_and_says_which_file(tmp_path, caplog):
     """A checkpoint that is not plain tensors/data (a pickled object) is unreadable under weights_only:
     the previous one is used and the warning names the file and the error."""
-    from training.checkpoints import CheckpointManager
+    from dasiamrpn_training.checkpoints import CheckpointManager
     manager = CheckpointManager(tmp_path, keep_last=3)
     manager.save({"step": 1}, 1)
     torch.save({"step": 2, "object": ForeignObject()}, manager.path_for(2))
-    with caplog.at_level("WARNING", logger="training"):
+    with caplog.at_level("WARNING", logger="dasiamrpn_training"):
         state, path = manager.latest()
     assert state["step"] == 1
     (record,) = [r for r in caplog.records if "unreadable" in r.getMessage()]

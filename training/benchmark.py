@@ -1,6 +1,6 @@
 """Training throughput: pairs/s of the data loader alone and of full training steps.
 
-``python -m training.benchmark --config CFG [--arch SiamRPNvot] [--steps 20] [--workers 1] [--threads 2]``
+``python -m dasiamrpn_training.benchmark --config CFG [--arch SiamRPNvot] [--steps 20] [--workers 1] [--threads 2]``
 
 Prints JSON with ``loader_pairs_per_s`` (iterating the DataLoader only), ``train_pairs_per_s``
 (forward + backward + SGD step on pre-loaded batches) and their ratio: the loader is not the

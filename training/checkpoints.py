@@ -12,7 +12,7 @@ import torch
 
 from dasiamrpn_core.checkpoint import atomic_torch_save
 
-LOG = logging.getLogger("training")
+LOG = logging.getLogger("dasiamrpn_training")
 PATTERN = re.compile(r"^step_(\d{8})\.pt$")
 BEST = "best.pt"
 

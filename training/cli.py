@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     output = Path(args.output)
     setup_logging(output, rank)
-    log = logging.getLogger("training")
+    log = logging.getLogger("dasiamrpn_training")
     try:
         cfg = load_config(args.config, args.set)
         if args.max_steps is not None and args.max_steps < 1:

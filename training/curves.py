@@ -1,7 +1,7 @@
 """Plot a run's ``metrics.csv``: training loss and accuracy, learning rate, throughput and the held-out
 validation success AUC against the step.
 
-``python -m training.curves RUN_DIR_OR_METRICS_CSV [--out curves.png]``
+``python -m dasiamrpn_training.curves RUN_DIR_OR_METRICS_CSV [--out curves.png]``
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from dasiamrpn_core.models import SiamRPN
 
 from .config import ExportConfig, TrackingExport
 
-LOG = logging.getLogger("training")
+LOG = logging.getLogger("dasiamrpn_training")
 ORIGINAL_ARCHS = ("SiamRPNBIG", "SiamRPNvot", "SiamRPNotb")
 
 

@@ -27,7 +27,7 @@ from .datasets import load_all
 from .datasets.images import read_image
 from .datasets.records import DatasetError, Track
 
-LOG = logging.getLogger("training.prepare")
+LOG = logging.getLogger("dasiamrpn_training.prepare")
 INDEX = "index.json"
 INDEX_VERSION = 1
 JPEG_QUALITY = 92

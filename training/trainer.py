@@ -38,7 +38,7 @@ from .schedule import Schedule
 from .tune import config_grid, coordinate_search
 from .validation import evaluate_tracker, validation_tracks
 
-LOG = logging.getLogger("training")
+LOG = logging.getLogger("dasiamrpn_training")
 CSV_FIELDS = ("step", "pairs", "lr", "loss", "cls", "reg", "acc", "pairs_per_s", "elapsed_s", "val_auc")
 CALIBRATION_SEED_OFFSET = 7919   # the tied-init calibration batch uses pairs of another seed
 

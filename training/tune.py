@@ -28,7 +28,7 @@ from .config import load_config
 from .export import tracking_params
 from .validation import evaluate_tracker, validation_tracks
 
-LOG = logging.getLogger("training.tune")
+LOG = logging.getLogger("dasiamrpn_training.tune")
 DEFAULT_GRID = {
     "window_influence": [0.3, 0.38, 0.44, 0.5],
     "penalty_k": [0.02, 0.04, 0.08, 0.14],

@@ -21,7 +21,7 @@ from .datasets import load_all
 from .datasets.records import Track
 from .synthetic import synthetic_tracks
 
-LOG = logging.getLogger("training")
+LOG = logging.getLogger("dasiamrpn_training")
 
 
 def evaluate_tracker(net: SiamRPN, params: SiamRPNParams, tracks: list[Track], mode: str = "siamrpn",

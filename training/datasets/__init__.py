@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import DatasetSpec
 from .records import DatasetError, SkipCounter, Track
 
-LOG = logging.getLogger("training.datasets")
+LOG = logging.getLogger("dasiamrpn_training.datasets")
 
 # kind -> (module, function); functions take (spec, skips) unless noted
 ADAPTERS = {

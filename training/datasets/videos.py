@@ -21,7 +21,7 @@ from ..config import DatasetSpec
 from .photos import OPENCV_DOC_DIR, package_dir
 from .records import DatasetError, Track
 
-LOG = logging.getLogger("training.datasets")
+LOG = logging.getLogger("dasiamrpn_training.datasets")
 DEFAULT_VIDEOS = ("opencv-doc/vtest.avi",)
 WARMUP_FRAMES = 40          # background model learning before boxes are trusted
 MIN_AREA_FRACTION = 0.0015  # blob area / frame area
