@@ -61,6 +61,47 @@ def test_lasot_layout_is_converted_to_0_based(tmp_path):
     assert np.isnan(t.boxes[1]).all() and t.category == "cat"
 
 
+def _lasot_seq(folder: Path, lines: list[str]) -> None:
+    for i in range(len(lines)):
+        _image(folder / "img" / f"{i + 1:08d}.jpg")
+    (folder / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_benchmark_layouts_are_read_by_the_evaluation_readers(tmp_path, caplog):
+    """One reader per layout: training's LaSOT/GOT-10k/sequence tracks are the evaluation toolkit's
+    sequences (same frames, same boxes, absent frames NaN), with the training extras on top."""
+    from dasiamrpn_core.evaluation.datasets import load_dataset
+    root = tmp_path / "lasot"
+    _lasot_seq(root / "cat" / "cat-1", ["11,21,30,20", "12,22,30,20", "13,23,30,20"])
+    (root / "cat" / "cat-1" / "out_of_view.txt").write_text("0,0,1\n")
+    _lasot_seq(root / "dog-2", ["5,5,20,20", "6,6,20,20"])        # a sequence folder directly in the root
+    _lasot_seq(root / "cat" / "cat-3", ["5,5,20,20", "6,6,20"])   # malformed: skipped and counted, not fatal
+    with caplog.at_level("WARNING"):
+        tracks = load_tracks(DatasetSpec("lasot", root=str(root), split="all"))
+    assert [(t.name, t.category) for t in tracks] == [("cat-1", "cat"), ("dog-2", "dog")]
+    assert "cat-3" in caplog.text and "expected 4 values, got 3" in caplog.text
+    (root / "cat" / "cat-3" / "groundtruth.txt").write_text("5,5,20,20\n6,6,20,20\n")
+    evaluation = {s.name: s for s in load_dataset("lasot", root)}
+    for t in load_tracks(DatasetSpec("lasot", root=str(root), split="all")):
+        seq = evaluation[t.name]
+        assert t.frames == tuple(str(f) for f in seq.frames)
+        expected = np.where(seq.absent[:, None], np.nan, seq.boxes)
+        np.testing.assert_array_equal(t.boxes, expected.astype(np.float32))
+    # the training split of the evaluation reader: training_set.txt when present
+    (root / "training_set.txt").write_text("cat-3\n")
+    assert [t.name for t in load_tracks(DatasetSpec("lasot", root=str(root)))] == ["cat-3"]
+    with pytest.raises(DatasetError, match="unknown LaSOT split 'val'"):
+        load_tracks(DatasetSpec("lasot", root=str(root), split="val"))
+
+
+def test_shared_layout_second_target_shares_the_folders_category(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=1, frames=4)
+    (root / "synthetic00" / "groundtruth_target2.txt").write_text("1,1,20,20\n" * 4)
+    tracks = load_tracks(DatasetSpec("sequences", root=str(root)))
+    assert [(t.name, t.category) for t in tracks] == [("synthetic00", "synthetic00"),
+                                                      ("synthetic00-target2", "synthetic00")]
+
+
 def test_vid_and_det_xml(tmp_path):
     for f in range(3):
         _voc(tmp_path / "Annotations/VID/train/snip0" / f"{f:06d}.xml",

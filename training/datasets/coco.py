@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import DatasetSpec
 from .records import DatasetError, SkipCounter, Track, clean_boxes
-from .textio import selected
+from .records import selected
 
 
 def coco_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Track]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import DatasetSpec
 from .records import DatasetError, SkipCounter, Track, clean_boxes
-from .textio import selected
+from .records import selected
 from .voc_xml import parse
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .records import DatasetError
+from dasiamrpn_core.evaluation.frames import read_image as decode_image
 
 CACHE_BYTES = 256 * 1024 * 1024  # per process
 _CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -20,32 +19,15 @@ def register_generated(key: str, factory) -> None:
     _GENERATED[key] = factory
 
 
-def _as_bgr(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image
-
-
 def read_image(key: str) -> np.ndarray:
-    """BGR uint8 image for a path or a registered key; raises DatasetError when unreadable."""
+    """BGR uint8 image for a path (decoded by the evaluation toolkit's ``read_image``, the project's one
+    image decoder) or a registered key; raises DatasetError when unreadable. Cached per process."""
     image = _CACHE.get(key)
     if image is not None:
         _CACHE.move_to_end(key)
         return image
-    if key in _GENERATED:
-        image = _GENERATED[key]()
-    else:
-        path = Path(key)
-        if not path.is_file():
-            raise DatasetError(f"image not found: {key}")
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None or image.size == 0:
-            raise DatasetError(f"unreadable image: {key}")
-        if image.dtype != np.uint8:
-            image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
-    image = np.ascontiguousarray(_as_bgr(image))
+    image = _GENERATED[key]() if key in _GENERATED else decode_image(Path(key))
+    image = np.ascontiguousarray(image)
     _CACHE[key] = image
     _CACHE_SIZE[0] += image.nbytes
     while _CACHE_SIZE[0] > CACHE_BYTES and len(_CACHE) > 1:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import DatasetSpec
 from .records import DatasetError, SkipCounter, Track
-from .textio import selected
+from .records import selected
 
 INDEX_VERSION = 1
 

@@ -1,15 +1,25 @@
-"""What every dataset adapter produces: annotated tracks (a video object, or an object in a still image)."""
+"""What every dataset adapter produces: annotated tracks (a video object, or an object in a still image).
+
+The benchmark layouts (LaSOT, GOT-10k, the project's sequence folders) are read by the evaluation
+toolkit's readers (``dasiamrpn_core.evaluation.datasets``) into its record, ``Sequence``;
+:func:`track_from_sequence` adds what training needs on top (category, boxes cleaned against the
+image, counted skips). Layouts only training reads (VID, DET, COCO, YouTube-BB, photos, videos)
+build tracks directly."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 # the project's one DatasetError, shared with the evaluation toolkit (re-exported here)
 from dasiamrpn_core.evaluation.errors import DatasetError
+from dasiamrpn_core.evaluation.sequence import Sequence
 
-__all__ = ["DatasetError", "SkipCounter", "Track", "clean_boxes"]
+__all__ = ["DatasetError", "SkipCounter", "Track", "clean_boxes", "read_sequences", "selected",
+           "track_from_sequence"]
 
 LOG = logging.getLogger("dasiamrpn_training.datasets")
 
@@ -88,3 +98,32 @@ def clean_boxes(boxes: np.ndarray, width: int | None, height: int | None, min_si
                 continue
             out[i] = (x0, y0, x1 - x0, y1 - y0)
     return out
+
+
+def selected(name: str, include, exclude) -> bool:
+    """A dataset spec's ``include``/``exclude`` name filter."""
+    return (not include or name in include) and name not in exclude
+
+
+def read_sequences(folders: Iterable[Path], read: Callable[[Path], list[Sequence]], spec,
+                   skips: SkipCounter) -> Iterator[Sequence]:
+    """The evaluation reader ``read`` on each selected folder; a folder it rejects (malformed
+    annotation, frame/box count mismatch, missing frames) is skipped and counted, not fatal: one bad
+    sequence of thousands does not stop a training run (the reason is logged)."""
+    for folder in folders:
+        if not selected(folder.name, spec.include, spec.exclude):
+            continue
+        try:
+            yield from read(folder)
+        except DatasetError as exc:
+            skips.skip("sequence the reader rejects", f"{folder.name} ({exc})")
+
+
+def track_from_sequence(seq: Sequence, source: str, category: str, min_box: float, skips: SkipCounter,
+                        size: tuple[int, int] | None = None) -> Track:
+    """An evaluation ``Sequence`` as a training ``Track``: absent frames become NaN rows and boxes
+    are cleaned against the image ``size`` (width, height) when it is known."""
+    boxes = np.asarray(seq.boxes, np.float32).copy()
+    boxes[seq.absent] = np.nan
+    boxes = clean_boxes(boxes, *(size or (None, None)), min_box, skips, seq.name)
+    return Track(source, seq.name, category, tuple(str(f) for f in seq.frames), boxes)

@@ -1,33 +1,20 @@
-"""The project's sequence layout (``../shared/data/sequences``, OTB-style): ``<root>/<name>/img/*.jpg``
-and ``groundtruth.txt`` (0-based x, y, w, h per frame). The category is the sequence name."""
+"""The project's sequence layout (``../shared/data/sequences``, OTB-style ``<root>/<name>/{img/,
+groundtruth.txt}`` with 0-based boxes), read by the evaluation toolkit's ``simple`` reader; the
+category is the sequence folder's name (both targets of a two-target folder share it), ``meta.json``'s ``width``/``height`` bound the boxes."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from dasiamrpn_core.evaluation.datasets import simple
+
 from ..config import DatasetSpec
-from .records import SkipCounter, Track, clean_boxes
-from .textio import frames_with_boxes, selected
+from .records import SkipCounter, Track, read_sequences, track_from_sequence
 
 
 def sequence_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Track]:
     tracks = []
-    for seq in sorted(p for p in Path(spec.root).iterdir() if p.is_dir()):
-        if not selected(seq.name, spec.include, spec.exclude):
-            continue
-        if not (seq / "groundtruth.txt").is_file() or not (seq / "img").is_dir():
-            skips.skip("not a sequence directory (no img/ or groundtruth.txt)", seq.name)
-            continue
-        read = frames_with_boxes(seq, skips)
-        if read is None:
-            continue
-        frames, boxes = read
-        size = None
-        meta = seq / "meta.json"
-        if meta.is_file():
-            info = json.loads(meta.read_text())
-            if "width" in info and "height" in info:
-                size = (int(info["width"]), int(info["height"]))
-        boxes = clean_boxes(boxes, *(size or (None, None)), min_box, skips, seq.name)
-        tracks.append(Track(spec.label, seq.name, seq.name, tuple(str(f) for f in frames), boxes))
+    for seq in read_sequences(simple.sequence_folders(Path(spec.root)), simple.read_sequences, spec, skips):
+        meta = seq.metadata
+        size = (int(meta["width"]), int(meta["height"])) if "width" in meta and "height" in meta else None
+        tracks.append(track_from_sequence(seq, spec.label, seq.frames[0].parent.parent.name, min_box, skips, size))
     return tracks

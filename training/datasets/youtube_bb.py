@@ -14,7 +14,7 @@ import numpy as np
 from ..config import DatasetSpec
 from .images import image_size
 from .records import DatasetError, SkipCounter, Track, clean_boxes
-from .textio import selected
+from .records import selected
 
 
 def youtube_bb_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Track]:

@@ -45,7 +45,8 @@ def _attributes(path: Path) -> tuple[tuple[str, ...], dict]:
     return attrs, info
 
 
-def _sequence(folder: Path) -> Sequence:
+def read_sequence(folder: Path) -> Sequence:
+    """One GOT-10k sequence folder; ``metadata`` holds ``meta_info.ini`` (``object_class``, ``resolution``, ...)."""
     frames = list_frames(folder)
     gt = folder / "groundtruth.txt"
     ann = read_boxes(gt, allow_empty=True)
@@ -63,9 +64,8 @@ def _sequence(folder: Path) -> Sequence:
     return make_sequence(folder.name, frames, ann, attributes=attributes, extra_absent=absent, metadata=info)
 
 
-def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
-    if index is not None:
-        raise DatasetError("dataset 'got10k' takes no --index (the split's list.txt selects sequences)")
+def sequence_folders(root: Path, split: str | None = None) -> list[Path]:
+    """The sequence folders of a split (its ``list.txt``, else every folder with a ``groundtruth.txt``)."""
     directory = _split_dir(root, split)
     if not directory.is_dir():
         raise DatasetError(f"GOT-10k split folder not found: {directory}")
@@ -76,4 +76,10 @@ def load(root: Path, split: str | None = None, index: Path | None = None) -> lis
         names = sorted(p.name for p in directory.iterdir() if (p / "groundtruth.txt").is_file())
     if not names:
         raise DatasetError(f"no GOT-10k sequences in {directory}")
-    return [_sequence(directory / name) for name in names]
+    return [directory / name for name in names]
+
+
+def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
+    if index is not None:
+        raise DatasetError("dataset 'got10k' takes no --index (the split's list.txt selects sequences)")
+    return [read_sequence(folder) for folder in sequence_folders(root, split)]

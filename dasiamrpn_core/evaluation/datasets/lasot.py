@@ -18,6 +18,7 @@ SPLIT_FILES = {"test": "testing_set.txt", "train": "training_set.txt"}
 
 
 def _folders(root: Path) -> list[Path]:
+    """Sequence folders under ``<class>/`` (or directly in ``root``)."""
     found = []
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
         if (child / "groundtruth.txt").is_file():
@@ -27,7 +28,8 @@ def _folders(root: Path) -> list[Path]:
     return found
 
 
-def _sequence(folder: Path) -> Sequence:
+def read_sequence(folder: Path) -> Sequence:
+    """One LaSOT sequence folder; its class (``metadata['class']``) is the name before the last ``-``."""
     frames = list_frames(folder / "img")
     ann = read_boxes(folder / "groundtruth.txt", one_based=True, allow_nan=True, allow_empty=True)
     absent = None
@@ -40,9 +42,8 @@ def _sequence(folder: Path) -> Sequence:
                          metadata={"class": category})
 
 
-def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
-    if index is not None:
-        raise DatasetError("dataset 'lasot' takes no --index")
+def sequence_folders(root: Path, split: str | None = None) -> list[Path]:
+    """The sequence folders of ``root``, those listed for ``split`` (``None``: all)."""
     if not root.is_dir():
         raise DatasetError(f"LaSOT root not found: {root}")
     folders = _folders(root)
@@ -56,4 +57,10 @@ def load(root: Path, split: str | None = None, index: Path | None = None) -> lis
         folders = [f for f in folders if f.name in keep]
     if not folders:
         raise DatasetError(f"no LaSOT sequences (<seq>/groundtruth.txt with img/) in {root}")
-    return [_sequence(f) for f in folders]
+    return folders
+
+
+def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
+    if index is not None:
+        raise DatasetError("dataset 'lasot' takes no --index")
+    return [read_sequence(f) for f in sequence_folders(root, split)]

@@ -34,27 +34,37 @@ def _attributes(meta_path: Path) -> tuple[tuple[str, ...], dict]:
     return tuple(names), meta
 
 
+def sequence_folders(root: Path) -> list[Path]:
+    """The folders of ``root`` that hold a ``groundtruth.txt``."""
+    if not root.is_dir():
+        raise DatasetError(f"sequences folder not found: {root}")
+    return sorted(p for p in root.iterdir() if (p / "groundtruth.txt").is_file())
+
+
+def read_sequences(folder: Path) -> list[Sequence]:
+    """The sequence of one folder, and its second target (``<name>-target2``) when annotated;
+    ``metadata`` keeps ``meta.json``'s ``benchmark``, ``width`` and ``height``."""
+    frames = list_frames(folder / "img")
+    attributes, meta = _attributes(folder / "meta.json")
+    ann = read_boxes(folder / "groundtruth.txt")
+    poly_path = folder / "groundtruth_polygon.txt"
+    if poly_path.is_file():
+        poly = read_boxes(poly_path, allow_polygons=True)
+        if poly.polygons is not None and len(poly.polygons) == len(ann.boxes):
+            ann = Annotation(ann.boxes, poly.polygons, ann.absent, ann.path)
+    info = {k: meta[k] for k in ("benchmark", "width", "height") if k in meta}
+    sequences = [make_sequence(folder.name, frames, ann, attributes=attributes, metadata=info)]
+    second = folder / SECOND_TARGET
+    if second.is_file():
+        sequences.append(make_sequence(f"{folder.name}-target2", frames, read_boxes(second),
+                                       attributes=attributes, metadata=info))
+    return sequences
+
+
 def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
     if split is not None or index is not None:
         raise DatasetError("dataset 'simple' takes no --split/--index")
-    if not root.is_dir():
-        raise DatasetError(f"sequences folder not found: {root}")
-    sequences = []
-    for folder in sorted(p for p in root.iterdir() if (p / "groundtruth.txt").is_file()):
-        frames = list_frames(folder / "img")
-        attributes, meta = _attributes(folder / "meta.json")
-        ann = read_boxes(folder / "groundtruth.txt")
-        poly_path = folder / "groundtruth_polygon.txt"
-        if poly_path.is_file():
-            poly = read_boxes(poly_path, allow_polygons=True)
-            if poly.polygons is not None and len(poly.polygons) == len(ann.boxes):
-                ann = Annotation(ann.boxes, poly.polygons, ann.absent, ann.path)
-        info = {k: meta[k] for k in ("benchmark", "width", "height") if k in meta}
-        sequences.append(make_sequence(folder.name, frames, ann, attributes=attributes, metadata=info))
-        second = folder / SECOND_TARGET
-        if second.is_file():
-            sequences.append(make_sequence(f"{folder.name}-target2", frames, read_boxes(second),
-                                           attributes=attributes, metadata=info))
+    sequences = [seq for folder in sequence_folders(root) for seq in read_sequences(folder)]
     if not sequences:
         raise DatasetError(f"no sequences (<name>/groundtruth.txt with img/) in {root}")
     return sequences
