@@ -40,12 +40,13 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# track latency per model, mode and backend (benchmarks/backends.py; the other benchmarks: dasiamrpn-bench-*)
 bench: $(STAMP)
 	$(VENV)/bin/dasiamrpn-bench
 
 # on a GPU machine: CUDA tests, CUDA latency per precision, TensorRT FP16 engines (benchmarks/gpu_check.py)
 gpu-check: $(STAMP)
-	$(VPY) benchmarks/gpu_check.py
+	$(VENV)/bin/dasiamrpn-gpu-check
 
 # mutation testing (not in CI: about an hour here) of the modules that carry the product's claims;
 # one module: make mutation MUTANTS='dasiamrpn_core.checkpoint*'. Config: setup.cfg [mutmut];

@@ -13,11 +13,11 @@ PACKAGE = "dasiamrpn_ros"
 setup(
     name=PACKAGE,
     version="0.1.0",
-    # the training/ folder installs as `dasiamrpn_training` (a top-level `training` would collide with
-    # any other project's package of that name in site-packages)
+    # the training/ and benchmarks/ folders install as `dasiamrpn_training` and `dasiamrpn_benchmarks` (a
+    # top-level `training` would collide with any other project's package of that name in site-packages)
     packages=find_packages(include=["dasiamrpn_core*", "dasiamrpn_ros*"])
-    + [f"dasiamrpn_training{p[len('training'):]}" for p in find_packages(include=["training*"])],
-    package_dir={"dasiamrpn_training": "training"},
+    + [f"dasiamrpn_{p}" for p in find_packages(include=["training*", "benchmarks*"])],
+    package_dir={"dasiamrpn_training": "training", "dasiamrpn_benchmarks": "benchmarks"},
     package_data={
         "dasiamrpn_core": ["weights/*.pth", "weights/*.md", "weights/*.json"],
         "dasiamrpn_training": ["configs/*.yaml"],
@@ -38,19 +38,29 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "dasiamrpn-track = dasiamrpn_core.cli.track:main",
-            "dasiamrpn-bench = dasiamrpn_core.cli.bench:main",
-            "dasiamrpn-export = dasiamrpn_core.export:main",
+            # every program is one of these (test/test_console_scripts.py runs each with --help)
             "dasiamrpn-demo = dasiamrpn_core.demo:main",
+            "dasiamrpn-track = dasiamrpn_core.cli.track:main",
+            "dasiamrpn-export = dasiamrpn_core.export:main",
             "dasiamrpn-eval = dasiamrpn_core.evaluation.cli:eval_main",
             "dasiamrpn-report = dasiamrpn_core.evaluation.cli:report_main",
             "dasiamrpn-train = dasiamrpn_training.cli:main",
+            "dasiamrpn-train-curves = dasiamrpn_training.curves:main",
             "dasiamrpn-prepare = dasiamrpn_training.prepare:main",
             "dasiamrpn-tune = dasiamrpn_training.tune:main",
             "dasiamrpn-tracker-node = dasiamrpn_ros.tracker_node:main",
             "dasiamrpn-tracker-lifecycle-node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",
             "dasiamrpn-track-bag = dasiamrpn_ros.track_bag:main",
+            "dasiamrpn-client = dasiamrpn_ros.client:main",
+            # the benchmarks (benchmarks/, installed as dasiamrpn_benchmarks)
+            "dasiamrpn-bench = dasiamrpn_benchmarks.backends:main",
+            "dasiamrpn-bench-peers = dasiamrpn_benchmarks.peers:main",
+            "dasiamrpn-bench-longterm = dasiamrpn_benchmarks.longterm_reappear:main",
+            "dasiamrpn-bench-eval = dasiamrpn_benchmarks.eval_overhead:main",
+            "dasiamrpn-bench-train = dasiamrpn_benchmarks.train_throughput:main",
+            "dasiamrpn-bench-ros = dasiamrpn_benchmarks.ros_latency:main",
+            "dasiamrpn-gpu-check = dasiamrpn_benchmarks.gpu_check:main",
             # names used by `ros2 run dasiamrpn_ros <exe>` in a colcon workspace
             "tracker_node = dasiamrpn_ros.tracker_node:main",
             "tracker_lifecycle_node = dasiamrpn_ros.tracker_node:lifecycle_main",

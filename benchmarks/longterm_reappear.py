@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Long-term mode where the target leaves the view and comes back: VOT-LT F-score and success AUC of
 ``longterm`` against ``dasiamrpn`` on vanish-and-reappear sequences.
 
 The sequences: ``--sequences`` synthetic "reappear" sequences made from the held-out registry photos of
-the training config's validation set (never the evaluation sequences of ../shared, never a training
+the training config's validation set (never the shared evaluation sequences, never a training
 photo), plus the built-in ``reappear`` sequence of ``dasiamrpn_core.demo_sequence``. While the target
 is gone its ground truth is NaN (VOT-LT convention).
 
@@ -13,7 +12,7 @@ on which the tracker still claims ``tracking`` (a confident box on the backgroun
 it takes after the return to be back on the target (IoU >= 0.5). Writes ``OUT/longterm.json`` and
 ``OUT/longterm.png`` (IoU and score of each mode over time).
 
-    .venv/bin/python benchmarks/longterm_reappear.py [--checkpoint C] [--sequences 8] [--frames 120]
+    dasiamrpn-bench-longterm [--checkpoint C] [--sequences 8] [--frames 120] [--out output/longterm]
 """
 from __future__ import annotations
 
@@ -32,11 +31,13 @@ from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.longterm import average, pr_curves, thresholds
 from dasiamrpn_core.evaluation.metrics import success_curve, success_thresholds
 from dasiamrpn_core.geometry import iou_xywh
+import dasiamrpn_training
 from dasiamrpn_training.config import load_config
 from dasiamrpn_training.datasets.images import read_image
 from dasiamrpn_training.synthetic import synthetic_tracks
 
-REPO = Path(__file__).resolve().parents[1]
+# the held-out photos are named by the lite training config (installed with dasiamrpn_training)
+DEFAULT_CONFIG = Path(dasiamrpn_training.__file__).parent / "configs" / "lite.yaml"
 RECOVERED_IOU = 0.5          # back on the target
 SEED = 7                     # not the seed of the validation/tuning sequences (1)
 THRESHOLD_RESOLUTION = 100   # VOT-LT confidence thresholds
@@ -87,14 +88,15 @@ def summarise(r: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="dasiamrpn-bench-longterm", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
-    parser.add_argument("--config", type=Path, default=REPO / "training" / "configs" / "lite.yaml",
-                        help="training config whose validation.synthetic_photos are the held-out photos")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="training config whose validation.synthetic_photos are the held-out photos "
+                             "(default: training/configs/lite.yaml)")
     parser.add_argument("--sequences", type=int, default=8)
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=REPO / "output" / "longterm")
+    parser.add_argument("--out", type=Path, default=Path("output", "longterm"), help="default: output/longterm")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)

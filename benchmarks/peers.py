@@ -1,12 +1,13 @@
-#!/usr/bin/env python3
 """Side-by-side benchmark: the bundled model (each mode) against OpenCV's CSRT and KCF and NanoTrack v2
-on every sequence of ../shared/data/sequences, one pass from the first ground-truth box.
+on every sequence of the shared data's ``data/sequences``, one pass from the first ground-truth box.
 
 Prints per sequence success AUC, precision@20 px and ms/frame (median of ``track``), plus the mean;
 writes ``OUT/peers.json``, and a contact sheet ``OUT/failures.png`` of the bundled model's worst
 frames (predicted box orange, ground truth green).
 
-    .venv/bin/python benchmarks/peers.py [--shared ../shared] [--threads 2]
+    dasiamrpn-bench-peers [--shared DIR] [--threads 2] [--out output/peers]
+
+The shared-data folder (``data/sequences``, ``peers/nanotrack_v2``) is ``--shared`` or ``$DASIAMRPN_SHARED``.
 """
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.datasets import load_dataset
 from dasiamrpn_core.evaluation.metrics import ope_scores
 from dasiamrpn_core.evaluation.runner import run_ope
+from dasiamrpn_core.files import require_shared
 from dasiamrpn_core.geometry import iou_xywh
 from dasiamrpn_core.visualize import TRUTH_COLOUR, annotate, contact_sheet, draw_box
 
-REPO = Path(__file__).resolve().parents[1]
 DISTRACTOR_SEQUENCES = ("Couple", "Football1", "Jogging", "ball1")
 FAILURE_IOU = 0.1            # a frame with IoU below this counts as a failure in the report
 SHEET_FRAMES_PER_SEQUENCE = 3
@@ -67,20 +68,26 @@ class OpenCVTracker:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser = argparse.ArgumentParser(prog="dasiamrpn-bench-peers", description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", type=Path, default=None,
+                        help="shared-data folder holding data/sequences and peers/ (default: $DASIAMRPN_SHARED)")
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
     parser.add_argument("--modes", default="dasiamrpn,siamrpn,longterm")
     parser.add_argument("--peers", default="nano,csrt,kcf")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", default="torch", help="comma list of torch, onnxruntime, openvino")
-    parser.add_argument("--out", type=Path, default=REPO / "output" / "peers")
+    parser.add_argument("--out", type=Path, default=Path("output", "peers"), help="default: output/peers")
     parser.add_argument("--all-targets", action="store_true",
                         help="also score second annotated targets (Jogging-target2); default: one per folder")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    seq_root = args.shared / "data" / "sequences"
+    try:
+        seq_root = require_shared("data", "sequences", option=args.shared, flag="--shared")
+        peers_dir = require_shared("peers", option=args.shared, flag="--shared")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not seq_root.is_dir():
         print(f"error: {seq_root} not found", file=sys.stderr)
         return 2
@@ -92,7 +99,7 @@ def main(argv=None) -> int:
     trackers = {f"ours-{m}" + (f"-{b}" if b != "torch" else ""):
                 (lambda m=m, b=b: load_tracker(args.checkpoint, device="cpu", mode=m, backend=b, threads=args.threads))
                 for m in args.modes.split(",") for b in args.backend.split(",")}
-    trackers.update({p: (lambda p=p: OpenCVTracker(p, args.shared / "peers")) for p in args.peers.split(",")})
+    trackers.update({p: (lambda p=p: OpenCVTracker(p, peers_dir)) for p in args.peers.split(",")})
     table: dict[str, dict[str, dict]] = {}
     boxes_of: dict[tuple[str, str], np.ndarray] = {}
     for name, factory in trackers.items():

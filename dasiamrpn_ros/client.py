@@ -1,12 +1,12 @@
-"""``python -m dasiamrpn_ros.client``: call the tracker's services and print its boxes without the
+"""``dasiamrpn-client``: call the tracker's services and print its boxes without the
 ``ros2`` command line (which the standalone venv does not have)::
 
-    python -m dasiamrpn_ros.client init 56 20 31 45             # box x y w h on the newest frame
-    python -m dasiamrpn_ros.client init 56 20 31 45 --stamp 1712345678.123456789
-    python -m dasiamrpn_ros.client stop
-    python -m dasiamrpn_ros.client echo --count 10              # stamp, state, score, x y w h
+    dasiamrpn-client init 56 20 31 45             # box x y w h on the newest frame
+    dasiamrpn-client init 56 20 31 45 --stamp 1712345678.123456789
+    dasiamrpn-client stop
+    dasiamrpn-client echo --count 10              # stamp, state, score, x y w h
 
-On a ROS 2 install the same is ``ros2 service call`` / ``ros2 topic echo`` (see the README's ROS 2 section).
+On a ROS 2 install the same is ``ros2 service call`` / ``ros2 topic echo`` (see docs/ros.md).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ CALL_TIMEOUT_S = 30.0
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m dasiamrpn_ros.client", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dasiamrpn-client", description=__doc__.split("\n\n")[0])
     parser.add_argument("--node", default="/dasiamrpn_tracker", help="tracker node name (default /dasiamrpn_tracker)")
     sub = parser.add_subparsers(dest="command", required=True)
     init = sub.add_parser("init", help="start tracking a box (pixels of the image)")

@@ -80,7 +80,7 @@ def console_script(name: str) -> list[str]:
     if script.exists():
         return [str(script)]
     modules = {"dasiamrpn-tracker-node": "dasiamrpn_ros.tracker_node",
-               "dasiamrpn-replay": "dasiamrpn_ros.replay_node"}
+               "dasiamrpn-replay": "dasiamrpn_ros.replay_node", "dasiamrpn-client": "dasiamrpn_ros.client"}
     return [sys.executable, "-m", modules[name]]
 
 

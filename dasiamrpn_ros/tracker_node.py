@@ -9,6 +9,7 @@ documents the interface.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 import time
@@ -30,6 +31,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import ImageMarker
 from sensor_msgs.srv import SetCameraInfo
@@ -641,9 +643,21 @@ class LifecycleTrackerNode(TrackerCore, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
 
-def _run(argv: Sequence[str] | None, make_node: Callable[[threading.Event], TrackerCore]) -> int:
+def _answer_help(argv: Sequence[str], prog: str) -> None:
+    """``--help`` prints where the settings are and exits 0 before rclpy starts; anything else outside
+    ``--ros-args`` is left to rclpy, as before."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.split("\n\n")[0],
+        epilog="Settings are ROS parameters: --ros-args -p NAME:=VALUE or --params-file config/tracker.yaml "
+               "(the list: docs/ros.md, or `ros2 param describe` on a running node).")
+    parser.parse_known_args(remove_ros_args(list(argv))[1:])
+
+
+def _run(argv: Sequence[str] | None, make_node: Callable[[threading.Event], TrackerCore], prog: str) -> int:
     """Start rclpy, build the node (exit 1 with the reason if it cannot start), spin until stopped."""
-    init_without_signal_handlers(sys.argv if argv is None else argv)
+    argv = list(sys.argv if argv is None else argv)
+    _answer_help(argv, prog)
+    init_without_signal_handlers(argv)
     stop = install_stop_signals()
     try:
         node = make_node(stop)
@@ -657,12 +671,12 @@ def _run(argv: Sequence[str] | None, make_node: Callable[[threading.Event], Trac
 
 def lifecycle_main(argv: Sequence[str] | None = None) -> int:
     """Console script ``dasiamrpn-tracker-lifecycle-node`` / ``tracker_lifecycle_node``."""
-    return _run(argv, LifecycleTrackerNode)
+    return _run(argv, LifecycleTrackerNode, "dasiamrpn-tracker-lifecycle-node")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``dasiamrpn-tracker-node`` / ``tracker_node`` (takes the usual --ros-args)."""
-    return _run(argv, lambda _stop: TrackerNode())
+    return _run(argv, lambda _stop: TrackerNode(), "dasiamrpn-tracker-node")
 
 
 if __name__ == "__main__":

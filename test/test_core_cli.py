@@ -65,7 +65,7 @@ def test_demo_writes_video_and_scores(tmp_path, model_path):
 
 def test_bench_prints_latency_table(tmp_path):
     require_shared("reference", "make_weights.py")
-    out = run("dasiamrpn_core.cli.bench", "--nets", "vot", "--frames", "6", "--official-dir", str(tmp_path),
+    out = run("dasiamrpn_benchmarks.backends", "--nets", "vot", "--frames", "6", "--official-dir", str(tmp_path),
               "--json", str(tmp_path / "b.json"), cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "median ms" in out.stdout and "vot" in out.stdout and "longterm-search" in out.stdout
@@ -74,7 +74,7 @@ def test_bench_prints_latency_table(tmp_path):
 
 def test_bench_compares_backends_side_by_side(tmp_path):
     pytest.importorskip("openvino", reason="optional backend: pip install -r requirements.txt")
-    out = run("dasiamrpn_core.cli.bench", "--nets", "lite", "--frames", "6", "--backend", "torch,openvino",
+    out = run("dasiamrpn_benchmarks.backends", "--nets", "lite", "--frames", "6", "--backend", "torch,openvino",
               "--modes", "dasiamrpn", "--json", str(tmp_path / "b.json"), cwd=REPO,
               env_extra={"DASIAMRPN_CACHE": str(tmp_path / "cache")})
     assert out.returncode == 0, out.stderr
@@ -82,5 +82,5 @@ def test_bench_compares_backends_side_by_side(tmp_path):
     results = json.loads((tmp_path / "b.json").read_text())["results"]
     assert set(results) == {"lite/torch/dasiamrpn", "lite/openvino/dasiamrpn"}
     assert all(r["median_ms"] > 0 and r["p95_ms"] >= r["median_ms"] and r["peak_rss_mib"] > 0 for r in results.values())
-    bad = run("dasiamrpn_core.cli.bench", "--nets", "lite", "--backend", "tensorflow", cwd=REPO)
+    bad = run("dasiamrpn_benchmarks.backends", "--nets", "lite", "--backend", "tensorflow", cwd=REPO)
     assert bad.returncode == 2 and "backend 'tensorflow' is not available" in bad.stderr

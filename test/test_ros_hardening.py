@@ -20,7 +20,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -36,7 +35,8 @@ from dasiamrpn_core.demo_sequence import make_sequence  # noqa: E402
 from dasiamrpn_core.geometry import iou_xywh  # noqa: E402
 from dasiamrpn_ros.faults import ENV as FAULTS_ENV  # noqa: E402
 from dasiamrpn_ros.image_conversion import bgr_to_image  # noqa: E402
-from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, make_random_checkpoint, ros_env  # noqa: E402
+from dasiamrpn_ros.testing import (DomainLease, NodeProcess, Probe, console_script, make_random_checkpoint,  # noqa: E402
+                                    ros_env)
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = "tracker_left"          # a renamed node: the parameters file's `/**:` key must still apply
@@ -281,7 +281,7 @@ def _msg(name, value):
 
 def test_client_echo_into_head_exits_quietly(harness):
     harness.start_tracking()
-    proc = subprocess.Popen([sys.executable, "-m", "dasiamrpn_ros.client", "--node", f"/{NODE}", "echo"],
+    proc = subprocess.Popen(console_script("dasiamrpn-client") + ["--node", f"/{NODE}", "echo"],
                             env=ros_env(harness.domain_id), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = b""

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# import name -> folder (the training/ folder installs as dasiamrpn_training, setup.py)
-PACKAGES = {"dasiamrpn_core": "dasiamrpn_core", "dasiamrpn_ros": "dasiamrpn_ros", "dasiamrpn_training": "training"}
+# import name -> folder (the training/ and benchmarks/ folders install as dasiamrpn_training and
+# dasiamrpn_benchmarks, setup.py)
+PACKAGES = {"dasiamrpn_core": "dasiamrpn_core", "dasiamrpn_ros": "dasiamrpn_ros", "dasiamrpn_training": "training",
+            "dasiamrpn_benchmarks": "benchmarks"}
 ROS_MODULES = ("rclpy", "rosidl", "sensor_msgs", "std_msgs", "geometry_msgs", "vision_msgs", "cv_bridge",
                "diagnostic_msgs", "rcl_interfaces", "builtin_interfaces", "launch", "launch_ros")
 

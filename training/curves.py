@@ -1,7 +1,7 @@
 """Plot a run's ``metrics.csv``: training loss and accuracy, learning rate, throughput and the held-out
 validation success AUC against the step.
 
-``python -m dasiamrpn_training.curves RUN_DIR_OR_METRICS_CSV [--out curves.png]``
+``dasiamrpn-train-curves RUN_DIR_OR_METRICS_CSV [--out curves.png]``
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def plot(metrics: Path, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="dasiamrpn-train-curves", description=__doc__.split("\n")[0])
     ap.add_argument("run", type=Path, help="a run directory (with metrics.csv) or the csv itself")
     ap.add_argument("--out", type=Path, default=None, help="default: RUN/curves.png")
     args = ap.parse_args(argv)

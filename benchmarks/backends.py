@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
-from ..runtime import BACKENDS, installed
-from ..demo_sequence import make_sequence
-from ..files import shared_root
+from dasiamrpn_core.api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
+from dasiamrpn_core.runtime import BACKENDS, installed
+from dasiamrpn_core.demo_sequence import make_sequence
+from dasiamrpn_core.files import shared_root
 
 
 
@@ -88,7 +88,7 @@ def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="dasiamrpn-bench", description=__doc__)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=40, help="frames per run (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per configuration")

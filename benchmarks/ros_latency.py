@@ -1,4 +1,4 @@
-"""``python -m dasiamrpn_ros.bench_latency``: end-to-end latency of the tracker node over real DDS.
+"""``dasiamrpn-bench-ros``: end-to-end latency of the tracker node over real DDS.
 
 For each 640x480 frame of the built-in demo sequence: publish it as ``sensor_msgs/Image`` and time
 until its box arrives (image-in -> box-out, lock-step so nothing queues), then time a direct
@@ -29,8 +29,8 @@ from tqdm import tqdm
 from dasiamrpn_core import BACKENDS, load_tracker
 from dasiamrpn_core.demo_sequence import make_sequence
 
-from .image_conversion import bgr_to_image
-from .testing import LARGE_IMAGES_ENV, DomainLease, NodeProcess, Probe
+from dasiamrpn_ros.image_conversion import bgr_to_image
+from dasiamrpn_ros.testing import LARGE_IMAGES_ENV, DomainLease, NodeProcess, Probe
 
 BOX_TIMEOUT_S = 60.0
 DIAGNOSTICS_WAIT_S = 10.0
@@ -50,7 +50,7 @@ def timed(function, *args) -> float:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m dasiamrpn_ros.bench_latency", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dasiamrpn-bench-ros", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="model file (default: the bundled model)")
     parser.add_argument("--mode", default="dasiamrpn", choices=("siamrpn", "dasiamrpn", "longterm"))
     parser.add_argument("--backend", default="auto", choices=("auto",) + BACKENDS,

@@ -1,6 +1,6 @@
 """Training throughput: pairs/s of the data loader alone and of full training steps.
 
-``python -m dasiamrpn_training.benchmark --config CFG [--arch SiamRPNvot] [--steps 20] [--workers 1] [--threads 2]``
+``dasiamrpn-bench-train --config CFG [--arch SiamRPNvot] [--steps 20] [--workers 1] [--threads 2] [--set KEY=VALUE ...]``
 
 Prints JSON with ``loader_pairs_per_s`` (iterating the DataLoader only), ``train_pairs_per_s``
 (forward + backward + SGD step on pre-loaded batches) and their ratio: the loader is not the
@@ -19,11 +19,11 @@ from torch.utils.data import DataLoader
 
 from dasiamrpn_core.models import ARCHITECTURES, SiamRPNLite, build_network
 
-from .config import load_config
-from .datasets import load_all
-from .loss import siamrpn_loss
-from .pairs import PairDataset
-from .trainer import StepBatchSampler
+from dasiamrpn_training.config import ConfigError, load_config
+from dasiamrpn_training.datasets import load_all
+from dasiamrpn_training.loss import siamrpn_loss
+from dasiamrpn_training.pairs import PairDataset
+from dasiamrpn_training.trainer import StepBatchSampler
 
 WARMUP_STEPS = 2
 
@@ -64,17 +64,23 @@ def train_rate(dataset: PairDataset, arch: str, batch: int, steps: int, cfg) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True)
+    ap = argparse.ArgumentParser(prog="dasiamrpn-bench-train", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True, help="YAML training config (see training/configs/)")
     ap.add_argument("--arch", action="append", help="architecture(s) (default: the config's)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default="output/cache")
+    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="config overrides, YAML values (e.g. --set batch_size=16 sampling.search_size=255)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config, args.set)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     batch = args.batch or cfg.batch_size
     tracks = load_all(cfg.datasets, seed=cfg.seed, cache_dir=Path(args.cache), min_box=cfg.sampling.min_box_pixels)
     dataset = PairDataset(tracks, cfg, (args.steps + WARMUP_STEPS + 1) * batch)

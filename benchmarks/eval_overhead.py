@@ -9,7 +9,7 @@
    (wall time of the whole command, process start included). Run it on an otherwise idle machine:
    other load on the cores decides these numbers.
 
-Usage: ``python -m dasiamrpn_core.evaluation.bench_overhead [--checkpoint CKPT] [--root DIR]``.
+Usage: ``dasiamrpn-bench-eval [--checkpoint CKPT] [--root DIR]``.
 Without a checkpoint it uses the bundled model or, when that is not there, official-format
 SiamRPNvot weights made by ``../shared/reference/make_weights.py`` (they follow the target), else a
 randomly initialised SiamRPNcompact.
@@ -27,17 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import require_shared, shared_root
-from .config import EvalConfig
-from .evaluate import EvalRequest, evaluate
-from .results_io import read_ope
-from .runner import TrackerSpec
+from dasiamrpn_core.evaluation.config import EvalConfig
+from dasiamrpn_core.evaluation.evaluate import EvalRequest, evaluate
+from dasiamrpn_core.evaluation.results_io import read_ope
+from dasiamrpn_core.evaluation.runner import TrackerSpec
+from dasiamrpn_core.files import require_shared, shared_root
 
 
 def _checkpoint(arg: str | None, scratch: Path) -> tuple[str, str]:
     if arg:
         return arg, arg
-    from ..checkpoint import DEFAULT_CHECKPOINT
+    from dasiamrpn_core.checkpoint import DEFAULT_CHECKPOINT
     if DEFAULT_CHECKPOINT.exists():
         return str(DEFAULT_CHECKPOINT), "bundled model"
     shared = shared_root()
@@ -48,9 +48,9 @@ def _checkpoint(arg: str | None, scratch: Path) -> tuple[str, str]:
                        check=True, capture_output=True)
         return str(path), "official-format SiamRPNvot weights from shared/reference/make_weights.py (seed 2)"
     import torch
-    from ..checkpoint import save_checkpoint
-    from ..config import SiamRPNParams
-    from ..models import ARCHITECTURES, SiamRPN
+    from dasiamrpn_core.checkpoint import save_checkpoint
+    from dasiamrpn_core.config import SiamRPNParams
+    from dasiamrpn_core.models import ARCHITECTURES, SiamRPN
     torch.manual_seed(0)
     path = scratch / "random_compact.pth"
     save_checkpoint(path, SiamRPN(ARCHITECTURES["SiamRPNcompact"]).eval(), SiamRPNParams(), {"note": "random init"})
@@ -66,7 +66,7 @@ def measure_overhead(root: Path, checkpoint: str, mode: str, out: Path) -> dict:
     t0 = time.perf_counter()
     report = evaluate(request, lambda: tracker, {"label": "bench", "identity": {"bench": checkpoint}}, EvalConfig())
     wall = time.perf_counter() - t0
-    from .datasets import load_dataset
+    from dasiamrpn_core.evaluation.datasets import load_dataset
     tracker_s = sum(float(np.nansum(read_ope(out / "results", s.name, len(s)).times))
                     for s in load_dataset("simple", root))
     loop = report["run"]["wall_seconds_tracking"]
@@ -79,7 +79,7 @@ def measure_overhead(root: Path, checkpoint: str, mode: str, out: Path) -> dict:
 
 def measure_per_frame_cost(root: Path, out: Path) -> dict:
     """The evaluation's own cost per frame, measured with a tracker that costs nothing."""
-    from .baselines import IdentityTracker
+    from dasiamrpn_core.evaluation.baselines import IdentityTracker
     request = EvalRequest(dataset="simple", root=root, out=out, protocols=("ope",), progress=False, plots=False)
     t0 = time.perf_counter()
     report = evaluate(request, IdentityTracker, {"label": "identity", "identity": {"baseline": "identity"}})
@@ -106,7 +106,7 @@ def measure_workers(root: Path, checkpoint: str, mode: str, scratch: Path, worke
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="dasiamrpn-bench-eval", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", help="tracker checkpoint (default: bundled model or random compact)")
     p.add_argument("--mode", default="dasiamrpn")
     p.add_argument("--root", type=Path, help="sequences folder (default: $DASIAMRPN_SHARED/data/sequences)")
