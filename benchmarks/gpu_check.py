@@ -8,7 +8,7 @@
    the engine's median GPU compute time, and its outputs on the same crops against PyTorch's.
 
 Without a CUDA device it says so and exits 0 (nothing to check). Nothing here runs on the 2-core
-development machine; the numbers go into the README when a GPU machine is lent.
+development machine; the numbers go into docs/backends.md when a GPU machine is lent.
 """
 from __future__ import annotations
 

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dasiamrpn-export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
     parser.add_argument("--format", default="onnx", choices=FORMATS,
-                        help="onnx (TensorRT builds its engines from these graphs: see the README)")
+                        help="onnx (TensorRT builds its engines from these graphs: see docs/backends.md)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--preset", default=None, help="tracking preset for official *.model files")
     parser.add_argument("--opset", type=int, default=OPSET)

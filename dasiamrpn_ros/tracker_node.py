@@ -4,8 +4,8 @@ Threads: the image subscription (its own mutually exclusive callback group) only
 buffers frames; a tracking thread takes the newest buffered frame and drops older ones, so latency
 stays bounded when frames come faster than the tracker (after an init on an older buffered frame it
 first tracks the frames since then in order). ``~/init_box`` and ``~/stop`` have a group each: a stop
-answers within one tracking step even while an init reloads a model. The README's ROS section
-documents the interface.
+answers within one tracking step even while an init reloads a model. docs/ros.md documents the
+interface.
 """
 from __future__ import annotations
 

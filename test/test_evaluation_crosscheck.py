@@ -94,7 +94,7 @@ def _vot():
         from vot.region.shapes import Rectangle
     except Exception as exc:  # noqa: BLE001 - any import problem means "not installed properly"
         pytest.skip(f"vot-toolkit==0.7.4 not importable ({exc!r}); install it without dependencies "
-                    "as the README's evaluation section describes (make setup does it)")
+                    "as docs/evaluation.md describes (make setup does it)")
     return vot_sup, vot_lt, Special, Rectangle, calculate_overlaps
 
 

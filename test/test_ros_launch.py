@@ -116,23 +116,6 @@ def test_shipped_fastdds_profile_keeps_the_robot_reachable():
         assert whitelist == (["127.0.0.1"] if loopback_only else []), name
 
 
-def test_documentation_links_exist():
-    """Every relative link of the README and docs/, and every docs/ path the code names, exists."""
-    texts = {p: p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
-                                        *sorted((REPO / "dasiamrpn_ros").glob("*.py"))]}
-    missing = []
-    for path, text in texts.items():
-        links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) if path.suffix == ".md" else []
-        links += re.findall(r"\b(docs/[\w.-]+\.md)\b", text)
-        for link in links:
-            if "://" in link or link.startswith("mailto:"):
-                continue
-            base = REPO if link.startswith("docs/") and path.suffix == ".py" else path.parent
-            if not (base / link).exists():
-                missing.append(f"{path.relative_to(REPO)}: {link}")
-    assert not missing, missing
-
-
 # rosdep keys checked in ros/rosdistro (rosdep/python.yaml and the jazzy/humble distribution files)
 ROSDEP_KEYS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "std_msgs", "std_srvs",
                "geometry_msgs", "diagnostic_msgs", "vision_msgs", "rosgraph_msgs", "visualization_msgs", "cv_bridge", "ament_index_python", "launch",

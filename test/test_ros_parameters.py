@@ -99,13 +99,13 @@ def test_applies_classes_are_as_documented():
     assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period"}
 
 
-def test_readme_parameter_table_matches_the_node():
-    """Every parameter is in the README's table with its default and when it applies, and the
+def test_docs_parameter_table_matches_the_node():
+    """Every parameter is in docs/ros.md's table with its default and when it applies, and the
     table lists no parameter the node does not have."""
     import re
-    readme = (REPO / "README.md").read_text()
+    table = (REPO / "docs" / "ros.md").read_text()
     rows = {name: (default, applies) for name, default, applies
-            in re.findall(r"^\| `(\w+)` \| `([^`]*)` \| (live|reload|restart) \|", readme, re.M)}
+            in re.findall(r"^\| `(\w+)` \| `([^`]*)` \| (live|reload|restart) \|", table, re.M)}
 
     def text(value) -> str:
         if isinstance(value, bool):
