@@ -183,8 +183,11 @@ class OpenVinoNet(ExportedNet):
             model = session["model"].clone()
             try:
                 model.reshape({name: list(shape) for name, shape in key})
-                compiled = session["core"].compile_model(
-                    model, "CPU", {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"})
+                compiled = session["core"].compile_model(model, "CPU", {
+                    "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY",
+                    # float32 as exported: on CPUs with bf16 instructions (AVX512-BF16, AMX) OpenVINO
+                    # would otherwise compute in bfloat16 and the boxes leave the torch backend's by px
+                    "INFERENCE_PRECISION_HINT": "f32"})
             except Exception as exc:
                 raise ExportError(f"{session['path']}: OpenVINO {ov.__version__} cannot compile it for "
                                   f"{dict(key)}: {exc}") from exc

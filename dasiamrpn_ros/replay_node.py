@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import rclpy
 from rclpy.node import Node
+from rclpy.duration import Duration
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from builtin_interfaces.msg import Time
 from rclpy.utilities import remove_ros_args
@@ -41,6 +42,7 @@ from .image_conversion import SUPPORTED_ENCODINGS, bgr_to_image
 from .ros_main import init_without_signal_handlers, install_stop_signals
 
 NODE_NAME = "dasiamrpn_replay"
+ACK_WAIT_S = 10.0   # at exit: how long reliable subscribers get to acknowledge the last messages
 WAIT_POLL_S = 0.05
 COMPRESSED_FORMATS = {"jpg": "jpeg", "png": "png"}   # --compressed choice -> CompressedImage.format
 
@@ -195,6 +197,9 @@ def publish_then_exit(node: Node, publisher, wanted: int, stop: threading.Event,
         if wait_for_subscribers(node, publisher, wanted, stop):
             node.get_logger().info(f"publishing {what}")
             node.get_logger().info(f"published {run()} {unit}")
+            # reliable QoS: the last messages may still be in flight; leaving now would drop them
+            if not publisher.wait_for_all_acked(Duration(seconds=ACK_WAIT_S)):
+                node.get_logger().warning(f"not every subscriber acknowledged the {unit} within {ACK_WAIT_S:g} s")
     except errors as exc:
         node.get_logger().error(str(exc))
         return 1
