@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from dasiamrpn_core.cli.common import add_set_argument
 from dasiamrpn_core.models import ARCHITECTURES, SiamRPNLite, build_network
 
 from dasiamrpn_training.config import ConfigError, load_config
@@ -72,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default="output/cache")
-    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="config overrides, YAML values (e.g. --set batch_size=16 sampling.search_size=255)")
+    add_set_argument(ap, "config keys", "batch_size=16 sampling.search_size=255")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:

@@ -15,13 +15,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .api import load_tracker
 from .checkpoint import CheckpointError
 from .demo_sequence import make_sequence
 from .evaluation.config import OPEConfig
 from .evaluation.metrics import ope_scores
 from .visualize import VideoSink, annotate
-from .cli.common import add_tracker_arguments
+from .cli.common import add_tracker_arguments, tracker_from_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        tracker = load_tracker(args.checkpoint, device=args.device, mode=args.mode, preset=args.preset)
-    except CheckpointError as exc:
+        tracker = tracker_from_arguments(args)
+    except (CheckpointError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     seq = make_sequence("demo", num_frames=args.frames)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from dasiamrpn_core import CheckpointError, ExportError, load_tracker
-from dasiamrpn_core.cli.common import add_tracker_arguments, parse_box
+from dasiamrpn_core import CheckpointError, ExportError
+from dasiamrpn_core.cli.common import add_tracker_arguments, parse_box, tracker_from_arguments
 from dasiamrpn_core.cli.track import track_to_file
 
 from .bags import STORAGES, BagError, DetectionsBagWriter, bag_frames
@@ -39,8 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     writer = None
     try:
-        tracker = load_tracker(args.checkpoint, device=args.device, mode=args.mode, preset=args.preset,
-                               backend=args.backend, threads=args.threads or 0)
+        tracker = tracker_from_arguments(args)
         frames = bag_frames(args.bag, args.topic)
         first = next(frames, None)
         if first is None:

@@ -54,6 +54,25 @@ def test_track_cli_reports_bad_input(tmp_path, model_path):
     assert out.returncode == 2 and "checkpoint not found" in out.stderr
 
 
+def test_track_cli_set_overrides_tracking_parameters_by_name(tmp_path, model_path):
+    """``--set KEY=VALUE`` reaches the tracker: with ``lr=0`` the size never changes from the first
+    box; an unknown name or a malformed pair is an error naming it."""
+    img_dir = require_shared("data", "sequences", "Crossing", "img")
+    box = "205,151,17,50"
+    out = run("dasiamrpn_core.cli.track", str(img_dir), "--box", box, "--checkpoint", str(model_path),
+              "--output", str(tmp_path / "r.txt"), "--max-frames", "8", "--set", "lr=0", "window_influence=0.5",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    sizes = {tuple(line.split(",")[2:4]) for line in (tmp_path / "r.txt").read_text().splitlines()}
+    assert len(sizes) == 1 and [float(v) for v in sizes.pop()] == [17.0, 50.0]
+    out = run("dasiamrpn_core.cli.track", str(img_dir), "--box", box, "--checkpoint", str(model_path),
+              "--max-frames", "2", "--set", "no_such_parameter=1", cwd=tmp_path)
+    assert out.returncode == 2 and "no_such_parameter" in out.stderr
+    out = run("dasiamrpn_core.cli.track", str(img_dir), "--box", box, "--checkpoint", str(model_path),
+              "--max-frames", "2", "--set", "lr", cwd=tmp_path)
+    assert out.returncode == 2 and "--set expects KEY=VALUE, got 'lr'" in out.stderr
+
+
 def test_demo_writes_video_and_scores(tmp_path, model_path):
     out = run("dasiamrpn_core.demo", "--frames", "15", "--out", str(tmp_path / "demo"),
               "--checkpoint", str(model_path), cwd=tmp_path)

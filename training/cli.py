@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from dasiamrpn_core.cli.common import add_set_argument
+
 from .config import ConfigError, load_config
 from .datasets.records import DatasetError
 from .pairs import PairError
@@ -19,8 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--output", default="./output", help="run directory (checkpoints, logs, weights/)")
     ap.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
-    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="config overrides, YAML values (e.g. --set optim.lr=0.005 max_steps=2000)")
+    add_set_argument(ap, "config keys", "optim.lr=0.005 max_steps=2000")
     return ap
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from dasiamrpn_core.cli.common import add_set_argument
+
 from .config import ConfigError, load_config
 from .crops import context_side, crop_affine, mean_pad
 from .datasets import load_all
@@ -102,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop-size", type=int, default=511)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--every", type=int, default=1, help="keep every N-th annotated frame of a video")
-    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="config overrides, YAML values (e.g. --set optim.lr=0.005 max_steps=2000)")
+    add_set_argument(ap, "config keys", "optim.lr=0.005 max_steps=2000")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from dasiamrpn_core.checkpoint import load_checkpoint, save_checkpoint
+from dasiamrpn_core.cli.common import add_set_argument
 from dasiamrpn_core.config import SiamRPNParams, TrackerConfig
 from dasiamrpn_core.models import ARCHITECTURES, build_network
 
@@ -116,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                     "alpha_hat=0,0.25,0.5 (default: the config's export.tune_grid)")
     ap.add_argument("--storage-dtype", default="float32", choices=("float32", "float16"),
                     help="storage of the written checkpoint (float16 halves the file)")
-    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="config overrides, YAML values (e.g. --set optim.lr=0.005 max_steps=2000)")
+    add_set_argument(ap, "config keys", "optim.lr=0.005 max_steps=2000")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)

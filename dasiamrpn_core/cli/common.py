@@ -3,8 +3,30 @@ from __future__ import annotations
 
 import argparse
 
+import yaml
+
 from ..config import MODES
 from ..runtime import BACKENDS
+
+TRACKER_SET_EXAMPLE = "window_influence=0.4 lr=0.3"
+
+
+def add_set_argument(parser: argparse.ArgumentParser, what: str = "tracking parameters",
+                     example: str = TRACKER_SET_EXAMPLE) -> None:
+    """The project's one override option: ``--set KEY=VALUE [KEY=VALUE ...]`` (repeatable, YAML values)."""
+    parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help=f"override {what}, YAML values, e.g. --set {example}")
+
+
+def parse_sets(pairs: list[str]) -> tuple[tuple[str, object], ...]:
+    """``KEY=VALUE`` strings -> (key, YAML-parsed value) pairs; a ValueError names a malformed one."""
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        out.append((key.strip(), yaml.safe_load(value)))
+    return tuple(out)
 
 
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +40,19 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="torch", choices=BACKENDS + ("auto",),
                         help="inference backend: torch, onnxruntime or openvino (CPU), auto = the fastest "
                              "installed (default: %(default)s)")
+    add_set_argument(parser)
+
+
+def tracker_from_arguments(args: argparse.Namespace):
+    """``load_tracker`` with the options of :func:`add_tracker_arguments`; an unknown ``--set`` name or a
+    malformed pair is a ValueError naming it (``load_tracker``'s own errors pass through)."""
+    from ..api import load_tracker
+    overrides = dict(parse_sets(args.set))
+    try:
+        return load_tracker(args.checkpoint, device=args.device, mode=args.mode, preset=args.preset,
+                            backend=args.backend, threads=args.threads or 0, **overrides)
+    except TypeError as exc:   # an unknown parameter name
+        raise ValueError(f"--set: {exc}") from None
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

@@ -12,12 +12,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..api import load_tracker
 from ..checkpoint import CheckpointError
 from ..tracker import TrackResult
 from ..frame_source import FrameSource
 from ..visualize import VideoSink, annotate
-from .common import add_tracker_arguments, parse_box
+from .common import add_tracker_arguments, parse_box, tracker_from_arguments
 
 
 def select_box_interactively(frame: np.ndarray) -> tuple[float, float, float, float]:
@@ -77,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         source = FrameSource(args.source)
-        tracker = load_tracker(args.checkpoint, device=args.device, mode=args.mode, preset=args.preset,
-                               backend=args.backend, threads=args.threads or 0)
+        tracker = tracker_from_arguments(args)
     except (ValueError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

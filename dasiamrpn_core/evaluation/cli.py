@@ -8,8 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
+from ..cli.common import add_set_argument, parse_sets
 from ..files import require_shared, sha256_file
 from ..runtime import BACKENDS
 from .baselines import IdentityTracker
@@ -26,16 +25,6 @@ DEFAULT_PROTOCOLS: dict[str, tuple[str, ...]] = {
 def shared_sequences() -> Path:
     """``$DASIAMRPN_SHARED/data/sequences`` (a ValueError naming the variable when it is not set)."""
     return require_shared("data", "sequences")
-
-
-def _overrides(pairs: list[str]) -> tuple[tuple[str, object], ...]:
-    out = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
-        out.append((key.strip(), yaml.safe_load(value)))
-    return tuple(out)
 
 
 def _protocols(text: str | None, dataset: str) -> tuple[str, ...]:
@@ -64,7 +53,7 @@ def _tracker(args) -> tuple[object, dict]:
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
-    overrides = _overrides(args.set)
+    overrides = parse_sets(args.set)
     spec = TrackerSpec(str(path), args.mode, args.device, args.preset, overrides, args.backend)
     identity = {"checkpoint_sha256": sha256_file(path), "mode": args.mode, "preset": args.preset,
                 "overrides": {k: v for k, v in overrides}, "device": args.device}
@@ -89,8 +78,7 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     p.add_argument("--backend", default="torch", choices=BACKENDS + ("auto",),
                    help="inference backend (default torch; the results' identity does not depend on it)")
-    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override tracking parameters, YAML values, e.g. --set window_influence=0.4 lr=0.3")
+    add_set_argument(p)
     p.add_argument("--baseline", choices=("identity",),
                    help="evaluate a reference tracker instead of a checkpoint (identity: the first box)")
     p.add_argument("--protocol", help=f"comma list of {', '.join(PROTOCOLS)} (default: the dataset's: "
