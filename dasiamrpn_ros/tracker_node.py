@@ -453,6 +453,33 @@ class TrackerCore:
         ``clip``: a detector's box is clipped to the image (it may reach past the border) and rounded;
         a user's box must lie inside it.
         """
+        found = self._init_frame(stamp, image_size)
+        if isinstance(found, InitOutcome):
+            return found
+        frame, image = found
+        height, width = image.shape[:2]
+        box = self._box_inside(box, width, height, clip)
+        if isinstance(box, InitOutcome):
+            return box
+        with self._session_lock:
+            stops = self._stops
+        settings = self._settings
+        # the new tracker is built and initialised while the current one keeps tracking
+        reloaded = settings.model != self._loaded_model
+        candidate = self._initialised_candidate(settings, reloaded, image, box)
+        if isinstance(candidate, InitOutcome):
+            return candidate
+        with self._tracker_lock, self._session_lock:
+            if self._stops != stops:
+                return InitOutcome(False, f"cancelled: ~/stop was called while this init_box ran "
+                                          f"({self._current_target_text_locked()})")
+            self._adopt(candidate, settings, reloaded, frame, (height, width))
+        return InitOutcome(True, f"tracking target {self._targets}: box (x={box[0]}, y={box[1]}, w={box[2]}, "
+                                 f"h={box[3]}) from the frame stamped {frame.stamp} ({width}x{height}, "
+                                 f"frame_id '{frame.payload.header.frame_id}')")
+
+    def _init_frame(self, stamp: Stamp, image_size: tuple[int, int]):
+        """The buffered frame to initialise on and its decoded image, or the InitOutcome saying why not."""
         if self._buffer.newest() is None:
             return InitOutcome(False, "no image received yet on "
                                       f"{self._image_sub.topic_name}; cannot initialise")
@@ -468,6 +495,11 @@ class TrackerCore:
         if any(image_size) and tuple(image_size) != (width, height):
             return InitOutcome(False, f"camera_info says the box was drawn on a {image_size[0]}x{image_size[1]} "
                                       f"image, but the frame stamped {frame.stamp} is {width}x{height}")
+        return frame, image
+
+    @staticmethod
+    def _box_inside(box, width: int, height: int, clip: bool):
+        """The box (clipped to the image and rounded when ``clip``), or the InitOutcome rejecting it."""
         if clip:
             x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
             x1 = min(width, int(round(box[0] + box[2])))
@@ -479,11 +511,12 @@ class TrackerCore:
                                       f"(set camera_info.roi x_offset, y_offset, width, height in pixels)")
         if x + w > width or y + h > height:
             return InitOutcome(False, f"box (x={x}, y={y}, w={w}, h={h}) is not inside the {width}x{height} image")
-        with self._session_lock:
-            stops = self._stops
-        settings = self._settings
-        # the new tracker is built and initialised while the current one keeps tracking
-        base, reloaded = self._tracker, settings.model != self._loaded_model
+        return box
+
+    def _initialised_candidate(self, settings, reloaded: bool, image, box):
+        """A fresh tracker (of a newly loaded model when the ``model`` parameter changed) initialised on
+        ``image``, or the InitOutcome saying why not (the current tracker is untouched either way)."""
+        base = self._tracker
         if reloaded:
             try:
                 self._faults.at("load")
@@ -500,25 +533,22 @@ class TrackerCore:
         except ValueError as exc:
             return InitOutcome(False, f"the tracker rejected the box {box}: {exc}; "
                                       f"{self._current_target_text()}")
-        with self._tracker_lock, self._session_lock:
-            if self._stops != stops:
-                return InitOutcome(False, f"cancelled: ~/stop was called while this init_box ran "
-                                          f"({self._current_target_text_locked()})")
-            self._tracker, self._applied_thresholds = candidate, settings.thresholds
-            if reloaded:
-                self._loaded_model, self._notice = settings.model, ""
-                self._model_info = describe(candidate)
-                self.get_logger().info(f"reloaded model {self._model_info['arch']} from "
-                                       f"{self._model_info['checkpoint']}, mode {self._model_info['mode']}")
-            self._targets += 1
-            self._session = Session(target_id=self._targets, image_shape=(height, width),
-                                    last_sequence=frame.sequence, frame_id=frame.payload.header.frame_id)
-            # frames that came after the init frame are tracked in order, then the newest again
-            self._buffer.restart_after(frame.sequence, catch_up=True)
-            self._track_failures = 0
-        return InitOutcome(True, f"tracking target {self._targets}: box (x={box[0]}, y={box[1]}, w={box[2]}, "
-                                 f"h={box[3]}) from the frame stamped {frame.stamp} ({width}x{height}, "
-                                 f"frame_id '{frame.payload.header.frame_id}')")
+        return candidate
+
+    def _adopt(self, candidate, settings, reloaded: bool, frame, image_shape: tuple[int, int]) -> None:
+        """Make ``candidate`` the tracker of a new target session (both locks held)."""
+        self._tracker, self._applied_thresholds = candidate, settings.thresholds
+        if reloaded:
+            self._loaded_model, self._notice = settings.model, ""
+            self._model_info = describe(candidate)
+            self.get_logger().info(f"reloaded model {self._model_info['arch']} from "
+                                   f"{self._model_info['checkpoint']}, mode {self._model_info['mode']}")
+        self._targets += 1
+        self._session = Session(target_id=self._targets, image_shape=image_shape,
+                                last_sequence=frame.sequence, frame_id=frame.payload.header.frame_id)
+        # frames that came after the init frame are tracked in order, then the newest again
+        self._buffer.restart_after(frame.sequence, catch_up=True)
+        self._track_failures = 0
 
     def _current_target_text_locked(self) -> str:
         return "no target is tracked" if self._session is None else f"still tracking target {self._session.target_id}"
