@@ -5,7 +5,7 @@ Prints per sequence success AUC, precision@20 px and ms/frame (median of ``track
 writes ``OUT/peers.json``, and a contact sheet ``OUT/failures.png`` of the bundled model's worst
 frames (predicted box orange, ground truth green).
 
-    dasiamrpn-bench-peers [--shared DIR] [--threads 2] [--out output/peers]
+    dasiamrpn-bench-peers [--shared DIR] [--threads 2] [--out output/peers] [--sequences Couple,ball1]
 
 The shared-data folder (``data/sequences``, ``peers/nanotrack_v2``) is ``--shared`` or ``$DASIAMRPN_SHARED``.
 """
@@ -23,6 +23,8 @@ import torch
 from dasiamrpn_core import TrackResult, load_tracker
 from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.datasets import load_dataset
+from dasiamrpn_core.evaluation.datasets.common import select
+from dasiamrpn_core.evaluation.errors import DatasetError
 from dasiamrpn_core.evaluation.metrics import ope_scores
 from dasiamrpn_core.evaluation.runner import run_ope
 from dasiamrpn_core.files import require_shared
@@ -77,6 +79,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", default="torch", help="comma list of torch, onnxruntime, openvino")
     parser.add_argument("--out", type=Path, default=Path("output", "peers"), help="default: output/peers")
+    parser.add_argument("--sequences", default=None, help="comma list of sequence names (default: all)")
     parser.add_argument("--all-targets", action="store_true",
                         help="also score second annotated targets (Jogging-target2); default: one per folder")
     args = parser.parse_args(argv)
@@ -91,15 +94,38 @@ def main(argv=None) -> int:
     if not seq_root.is_dir():
         print(f"error: {seq_root} not found", file=sys.stderr)
         return 2
-    sequences = load_dataset("simple", seq_root)
+    try:
+        sequences = load_dataset("simple", seq_root)
+        if args.sequences:
+            sequences = select(sequences, args.sequences.split(","), seq_root)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not args.all_targets:
         folders = {p.name for p in seq_root.iterdir() if p.is_dir()}
         sequences = [s for s in sequences if s.name in folders]
-    cfg = OPEConfig()
     trackers = {f"ours-{m}" + (f"-{b}" if b != "torch" else ""):
                 (lambda m=m, b=b: load_tracker(args.checkpoint, device="cpu", mode=m, backend=b, threads=args.threads))
                 for m in args.modes.split(",") for b in args.backend.split(",")}
     trackers.update({p: (lambda p=p: OpenCVTracker(p, peers_dir)) for p in args.peers.split(",")})
+    table, boxes_of = _run_all(trackers, sequences)
+    _print_table(table, [s.name for s in sequences], args.threads)
+    recovery = _occlusion_recovery(table, boxes_of, sequences)
+    main_name = f"ours-{args.modes.split(',')[0]}"
+    failures, tiles = _failures(main_name, boxes_of, sequences)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out / "failures.png"), contact_sheet(tiles, columns=SHEET_FRAMES_PER_SEQUENCE))
+    (args.out / "peers.json").write_text(json.dumps({"threads": args.threads, "results": table,
+                                                     "failures": failures, "occlusion_recovery": recovery},
+                                                    indent=1))
+    print(f"wrote {args.out / 'peers.json'} and {args.out / 'failures.png'}")
+    return 0
+
+
+def _run_all(trackers: dict, sequences) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], np.ndarray]]:
+    """One pass of every tracker over every sequence: scores and ms/frame per (tracker, sequence), and
+    the boxes."""
+    cfg = OPEConfig()
     table: dict[str, dict[str, dict]] = {}
     boxes_of: dict[tuple[str, str], np.ndarray] = {}
     for name, factory in trackers.items():
@@ -108,27 +134,35 @@ def main(argv=None) -> int:
             res = run_ope(tracker, seq)
             summary = ope_scores(res.boxes[1:], seq.boxes[1:], seq.annotated[1:], cfg).summary(cfg)
             summary["ms_per_frame"] = float(np.median(res.times[1:]) * 1000.0)
+            summary["ms_per_frame_p95"] = float(np.percentile(res.times[1:], 95) * 1000.0)
             table.setdefault(name, {})[seq.name] = summary
             boxes_of[(name, seq.name)] = res.boxes
             print(f"{name:16} {seq.name:10} AUC {summary['success_auc']:.3f}  P@20 {summary['precision_20']:.3f}  "
-                  f"{summary['ms_per_frame']:6.1f} ms/frame", flush=True)
-    names = [s.name for s in sequences]
-    print(f"\nsuccess AUC / precision@20px / ms per frame (one pass, {args.threads} threads)")
+                  f"{summary['ms_per_frame']:6.1f} ms/frame (p95 {summary['ms_per_frame_p95']:.1f})", flush=True)
+    return table, boxes_of
+
+
+def _print_table(table: dict[str, dict[str, dict]], names: list[str], threads: int) -> None:
+    """The side-by-side table (adds each tracker's MEAN row to ``table``) and the distractor comparison."""
+    print(f"\nsuccess AUC / precision@20px / ms per frame (one pass, {threads} threads)")
     print(f"{'tracker':16} " + " ".join(f"{n[:10]:>18}" for n in names) + f" {'MEAN':>18}")
     for tname, per in table.items():
         cells = [f"{per[n]['success_auc']:.3f}/{per[n]['precision_20']:.2f}/{per[n]['ms_per_frame']:4.1f}" for n in names]
-        mean = {k: float(np.mean([per[n][k] for n in names])) for k in ("success_auc", "precision_20", "ms_per_frame")}
+        mean = {k: float(np.mean([per[n][k] for n in names]))
+                for k in ("success_auc", "precision_20", "ms_per_frame", "ms_per_frame_p95")}
         per["MEAN"] = mean
         cells.append(f"{mean['success_auc']:.3f}/{mean['precision_20']:.2f}/{mean['ms_per_frame']:4.1f}")
         print(f"{tname:16} " + " ".join(f"{c:>18}" for c in cells))
-    main_name = f"ours-{args.modes.split(',')[0]}"
     if "ours-siamrpn" in table and "ours-dasiamrpn" in table:
         print("\ndistractor-heavy sequences, AUC dasiamrpn vs siamrpn:")
         for n in DISTRACTOR_SEQUENCES:
             if n in names:
                 print(f"  {n:10} {table['ours-dasiamrpn'][n]['success_auc']:.3f} vs {table['ours-siamrpn'][n]['success_auc']:.3f}")
-    recovery = _occlusion_recovery(table, boxes_of, sequences)
-    # where the bundled model fails: frame ranges and a contact sheet
+
+
+def _failures(main_name: str, boxes_of, sequences) -> tuple[dict[str, str], list[np.ndarray]]:
+    """Where ``main_name`` fails (IoU < FAILURE_IOU, 1-based frame ranges) and contact-sheet tiles of its
+    worst frames (predicted box orange, ground truth green)."""
     tiles, failures = [], {}
     for seq in sequences:
         pred = boxes_of[(main_name, seq.name)]
@@ -144,13 +178,7 @@ def main(argv=None) -> int:
     print(f"\n{main_name} failure frames (IoU < {FAILURE_IOU}):")
     for n, r in failures.items():
         print(f"  {n:10} {r or 'none'}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out / "failures.png"), contact_sheet(tiles, columns=SHEET_FRAMES_PER_SEQUENCE))
-    (args.out / "peers.json").write_text(json.dumps({"threads": args.threads, "results": table,
-                                                     "failures": failures, "occlusion_recovery": recovery},
-                                                    indent=1))
-    print(f"wrote {args.out / 'peers.json'} and {args.out / 'failures.png'}")
-    return 0
+    return failures, tiles
 
 
 def _occlusion_recovery(table, boxes_of, sequences) -> dict:
