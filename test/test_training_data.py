@@ -42,12 +42,13 @@ def test_got10k_layout_with_absence(tmp_path):
     seq = tmp_path / "train" / "GOT-10k_Train_000001"
     for i in range(3):
         _image(seq / f"{i + 1:08d}.jpg")
-    (seq / "groundtruth.txt").write_text("10,10,30,20\n12,11,30,20\n14,12,30,20\n")
+    (seq / "groundtruth.txt").write_text("10,10,30,20\n12,11,30,20\n100,12,30,20\n")
     (seq / "absence.label").write_text("0\n1\n0\n")
     (seq / "meta_info.ini").write_text("[METAINFO]\nobject_class: zebra\nresolution: (120, 90)\n")
     (tmp_path / "train" / "list.txt").write_text("GOT-10k_Train_000001\n")
     (t,) = load_tracks(DatasetSpec("got10k", root=str(tmp_path)))
     assert t.category == "zebra" and np.isnan(t.boxes[1]).all() and list(t.valid_indices(4)) == [0, 2]
+    np.testing.assert_array_equal(t.boxes[2], [100, 12, 20, 20])   # clipped to the 120-px-wide image
 
 
 def test_lasot_layout_is_converted_to_0_based(tmp_path):
@@ -92,6 +93,17 @@ def test_benchmark_layouts_are_read_by_the_evaluation_readers(tmp_path, caplog):
     assert [t.name for t in load_tracks(DatasetSpec("lasot", root=str(root)))] == ["cat-3"]
     with pytest.raises(DatasetError, match="unknown LaSOT split 'val'"):
         load_tracks(DatasetSpec("lasot", root=str(root), split="val"))
+
+
+def test_include_exclude_and_image_bounds_of_the_shared_layout(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=3, frames=3, size=(160, 120))
+    names = lambda **kw: [t.name for t in load_tracks(DatasetSpec("sequences", root=str(root), **kw))]  # noqa: E731
+    assert names(exclude=("synthetic01",)) == ["synthetic00", "synthetic02"]
+    assert names(include=("synthetic01", "synthetic02"), exclude=("synthetic02",)) == ["synthetic01"]
+    (root / "synthetic00" / "groundtruth.txt").write_text("150,100,30,30\n" * 3)
+    (root / "synthetic00" / "meta.json").write_text('{"width": 160, "height": 120}')
+    tracks = load_tracks(DatasetSpec("sequences", root=str(root), include=("synthetic00",)))
+    np.testing.assert_array_equal(tracks[0].boxes, [[150, 100, 10, 20]] * 3)   # meta.json bounds the boxes
 
 
 def test_shared_layout_second_target_shares_the_folders_category(tmp_path):
