@@ -56,6 +56,7 @@ setup(
             # the benchmarks (benchmarks/, installed as dasiamrpn_benchmarks)
             "dasiamrpn-bench = dasiamrpn_benchmarks.backends:main",
             "dasiamrpn-bench-peers = dasiamrpn_benchmarks.peers:main",
+            "dasiamrpn-bench-heldout = dasiamrpn_benchmarks.heldout:main",
             "dasiamrpn-bench-longterm = dasiamrpn_benchmarks.longterm_reappear:main",
             "dasiamrpn-bench-eval = dasiamrpn_benchmarks.eval_overhead:main",
             "dasiamrpn-bench-train = dasiamrpn_benchmarks.train_throughput:main",

@@ -264,3 +264,24 @@ def test_lite_net_two_process_gloo_torchrun(tmp_path):
     imagenet = load_imagenet(EfficientNetLite0(11)).state_dict()
     torch.testing.assert_close(trained["backbone.blocks.10.project.weight"],
                                imagenet["blocks.10.project.weight"], rtol=0, atol=0)
+
+
+def test_heldout_comparison_pairs_checkpoints_per_sequence(tmp_path):
+    """dasiamrpn-bench-heldout: two checkpoints on a config's held-out sequences, the paired difference
+    with its bootstrap interval; a checkpoint against itself differs by exactly 0, within noise."""
+    from dasiamrpn_benchmarks.heldout import paired_difference
+    cfg = _tiny_config(tmp_path)
+    model = REPO / "dasiamrpn_core" / "weights" / "siamrpn_compact.pth"
+    out = subprocess.run([PY, "-m", "dasiamrpn_benchmarks.heldout", str(model), str(model), "--config", str(cfg),
+                          "--cache", str(tmp_path / "cache"), "--mode", "siamrpn", "--json", str(tmp_path / "h.json")],
+                         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "+0.0000, 95% bootstrap CI [+0.0000, +0.0000] (within noise); better on 0, worse on 0 of 1" in out.stdout
+    per = json.loads((tmp_path / "h.json").read_text())["per_sequence"][str(model)]
+    assert list(per) == ["synthetic00"] and 0 < per["synthetic00"] <= 1
+    diff = paired_difference({"a": 0.5, "b": 0.6, "c": 0.7}, {"a": 0.6, "b": 0.7, "c": 0.8, "d": 0.1})
+    assert diff["sequences"] == 3 and abs(diff["mean"] - 0.1) < 1e-9 and diff["better"] == 3
+    assert 0.1 - 1e-9 <= diff["ci"][0] <= diff["ci"][1] <= 0.1 + 1e-9
+    bad = subprocess.run([PY, "-m", "dasiamrpn_benchmarks.heldout", str(tmp_path / "none.pth"), "--config", str(cfg)],
+                         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "none.pth" in bad.stderr

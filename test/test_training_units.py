@@ -19,12 +19,18 @@ from dasiamrpn_training.targets import AnchorTargetBuilder
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 
 
-@pytest.mark.parametrize("name", ["smoke.yaml", "bundled.yaml", "dasiamrpn_full.yaml"])
-def test_shipped_configs_load(name):
-    cfg = load_config(CONFIGS / name)
-    assert isinstance(cfg, TrainConfig)
-    assert cfg.datasets, "every shipped config names its data"
-    assert cfg.score_size == (cfg.sampling.search_size - 127) // 8 + 1
+def test_every_shipped_config_loads():
+    names = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+    assert names == ["bundled.yaml", "dasiamrpn_full.yaml", "lite.yaml", "lite_ft.yaml", "smoke.yaml"]
+    for name in names:
+        cfg = load_config(CONFIGS / name)
+        assert isinstance(cfg, TrainConfig)
+        assert cfg.datasets, "every shipped config names its data"
+        stride = cfg.targets.anchors.total_stride
+        assert cfg.score_size == (cfg.sampling.search_size - 127) // stride + 1
+    # one recipe writes each bundled file
+    copies = [load_config(CONFIGS / n).export.copy_to for n in names]
+    assert sorted(Path(c).name for c in copies if c) == ["siamrpn_compact.pth", "siamrpn_lite0.pth"]
 
 
 def test_unknown_key_and_bad_values_are_named(tmp_path):
