@@ -1,0 +1,59 @@
+"""The benchmark programs whose numbers the README quotes, run small (subprocesses, as users run them):
+each finishes, prints its table and writes JSON whose numbers are consistent."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+from dasiamrpn_training.synthetic import write_sequence_layout
+
+TIMEOUT_S = 300
+
+
+def run(module: str, *args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", f"dasiamrpn_benchmarks.{module}", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def test_evaluation_overhead_benchmark(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=2, frames=6)
+    out = run("eval_overhead", "--root", str(root), "--max-frames", "4", "--json", str(tmp_path / "e.json"),
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "overhead:" in out.stdout and "identical result boxes: True" in out.stdout
+    report = json.loads((tmp_path / "e.json").read_text())
+    o = report["overhead"]
+    assert o["sequences"] == 2 and o["frames"] == 12 and 0 < o["tracker_s"] <= o["loop_wall_s"] <= o["evaluate_wall_s"]
+    assert report["workers"]["identical_boxes"] is True and report["workers"]["max_frames"] == 4
+
+
+def test_training_throughput_benchmark(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=2, frames=6)
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(f"arch: SiamRPNcompact\ninit: tied\nbatch_size: 2\n"
+                   f"datasets: [{{kind: sequences, root: {root}, max_frame_gap: 4}}]\n")
+    out = run("train_throughput", "--config", str(cfg), "--steps", "2", "--cache", str(tmp_path / "cache"),
+              "--set", "batch_size=3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout[out.stdout.index("{"):])
+    assert result["SiamRPNcompact"]["train_pairs_per_s"] > 0 and result["SiamRPNcompact"]["loader_to_train_ratio"] > 0
+    bad = run("train_throughput", "--config", str(cfg), "--set", "no_such_key=1", cwd=tmp_path)
+    assert bad.returncode == 2 and "no_such_key" in bad.stderr
+
+
+def test_ros_latency_benchmark_runs_a_real_node(tmp_path):
+    """It leases its own ROS_DOMAIN_ID and starts the tracker node as a user does (localhost only)."""
+    out = run("ros_latency", "--frames", "4", "--warmup", "1", "--backend", "torch", "--json",
+              str(tmp_path / "r.json"), cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["backend"] == "torch" and report["end_to_end"]["frames"] == 4
+    e2e, direct = report["end_to_end"], report["direct_track"]
+    assert 0 < direct["median_ms"] and 0 < e2e["median_ms"] <= e2e["p95_ms"]
+    assert report["node"]["track_ms"] > 0 and report["node"]["latency_ms"] >= report["node"]["track_ms"]
