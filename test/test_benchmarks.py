@@ -57,3 +57,24 @@ def test_ros_latency_benchmark_runs_a_real_node(tmp_path):
     e2e, direct = report["end_to_end"], report["direct_track"]
     assert 0 < direct["median_ms"] and 0 < e2e["median_ms"] <= e2e["p95_ms"]
     assert report["node"]["track_ms"] > 0 and report["node"]["latency_ms"] >= report["node"]["track_ms"]
+
+
+def test_vanish_and_reappear_benchmark(tmp_path):
+    """dasiamrpn-bench-longterm on the built-in sequence and one synthetic one made from a photo inside
+    the scikit-learn wheel (the shipped recipe's held-out photos need Debian's opencv-doc): with the
+    bundled model `longterm` re-acquires the target after it comes back and stops claiming `tracking`
+    while it is gone, where `dasiamrpn` keeps a confident box on the background."""
+    cfg = tmp_path / "photos.yaml"
+    cfg.write_text("arch: SiamRPNcompact\ndatasets: [{kind: photos}]\n"
+                   "validation: {synthetic_photos: [sklearn/flower, sklearn/china]}\n")
+    out = run("longterm_reappear", "--config", str(cfg), "--sequences", "1", "--frames", "60",
+              "--out", str(tmp_path / "lt"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "lt" / "longterm.json").read_text())
+    assert report["sequences"] == ["builtin_reappear", "reappear_000"]
+    dasiam, longterm = report["modes"]["dasiamrpn"], report["modes"]["longterm"]
+    assert dasiam["mean_absent_claimed_tracking"] == 1.0
+    assert longterm["mean_absent_claimed_tracking"] < 0.5
+    assert longterm["reacquired"] == 2 and longterm["mean_auc"] > dasiam["mean_auc"] + 0.2
+    assert longterm["f_score"] > dasiam["f_score"]
+    assert (tmp_path / "lt" / "longterm.png").stat().st_size > 10_000
