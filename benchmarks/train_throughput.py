@@ -24,7 +24,7 @@ from dasiamrpn_training.config import ConfigError, load_config
 from dasiamrpn_training.datasets import load_all
 from dasiamrpn_training.loss import siamrpn_loss
 from dasiamrpn_training.pairs import PairDataset
-from dasiamrpn_training.trainer import StepBatchSampler
+from dasiamrpn_training.trainer import StepBatchSampler, param_groups
 
 WARMUP_STEPS = 2
 
@@ -47,7 +47,7 @@ def train_rate(dataset: PairDataset, arch: str, batch: int, steps: int, cfg) -> 
     if isinstance(net, SiamRPNLite):   # the frozen part of the trunk as the trainer sets it
         net.frozen_blocks = net.spec.backbone_blocks - cfg.optim.trainable_backbone_blocks
     net = net.train().to(memory_format=torch.channels_last)  # as the trainer
-    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+    opt = torch.optim.SGD(param_groups(net, cfg.optim), lr=1e-4, momentum=0.9)   # the trainer's groups
     items = [dataset[i] for i in range(batch)]
     b = {k: torch.stack([s[k] for s in items]) for k in ("template", "search", "labels", "deltas", "weights")}
     z = b["template"].float().contiguous(memory_format=torch.channels_last)

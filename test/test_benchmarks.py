@@ -3,22 +3,19 @@ each finishes, prints its table and writes JSON whose numbers are consistent."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from conftest import REPO
+from test_core_cli import run as run_module
 
 from dasiamrpn_training.synthetic import write_sequence_layout
 
-TIMEOUT_S = 300
-
 
 def run(module: str, *args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", f"dasiamrpn_benchmarks.{module}", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    """``python -m dasiamrpn_benchmarks.<module>`` with localhost-only ROS discovery."""
+    return run_module(f"dasiamrpn_benchmarks.{module}", *args, cwd=cwd,
+                      env_extra={"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **(env_extra or {})})
 
 
 def test_evaluation_overhead_benchmark(tmp_path):

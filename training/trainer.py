@@ -26,7 +26,7 @@ from dasiamrpn_core.models import ARCHITECTURES, LiteArchSpec, SiamRPN, SiamRPNL
 from dasiamrpn_core.tracker import resolve_device
 
 from .checkpoints import BEST, CheckpointManager, checkpoint_state, seed_rng, set_rng_state
-from .config import TrainConfig, config_to_dict
+from .config import OptimConfig, TrainConfig, config_to_dict
 from .datasets import load_all
 from .datasets.prepared import check_prepared_geometry
 from .datasets.records import Track
@@ -114,6 +114,18 @@ class StepBatchSampler(Sampler):
 def backbone_convs(net: SiamRPN) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     mods = list(net.featureExtract)
     return [(m, mods[i + 1]) for i, m in enumerate(mods) if isinstance(m, nn.Conv2d)]
+
+
+def param_groups(net: SiamRPN | SiamRPNLite, optim: OptimConfig) -> list[dict]:
+    """The optimiser's groups: the trainable parameters at the schedule's rate and, for a Lite net, its
+    trainable trunk blocks at ``backbone_lr_factor`` times it. Frozen parameters are left out."""
+    trunk = set(net.backbone.parameters()) if isinstance(net, SiamRPNLite) else set()
+    params = [p for p in net.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p not in trunk], "lr_factor": 1.0}]
+    tuned = [p for p in params if p in trunk]
+    if tuned:
+        groups.append({"params": tuned, "lr_factor": optim.backbone_lr_factor})
+    return groups
 
 
 class Trainer:
@@ -250,23 +262,12 @@ class Trainer:
         # channels-last: oneDNN's (and cuDNN's) convolutions run faster on NHWC; on the 2-core CPU the
         # compact net trains at ~22 instead of ~20 pairs/s (forward + backward + SGD, batch 16 of real pairs)
         net = self._build_net(dataset).to(self.device, memory_format=torch.channels_last)
-        optimizer = torch.optim.SGD(self._param_groups(net), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+        optimizer = torch.optim.SGD(param_groups(net, cfg.optim), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                     weight_decay=cfg.optim.weight_decay)
         return _Run(net=net, optimizer=optimizer, schedule=Schedule(optimizer, cfg.optim, self.max_steps),
                     scaler=torch.amp.GradScaler("cuda", enabled=self.amp), tracks=tracks, dataset=dataset,
                     code_commit=code_commit,
                     last_ckpt=self.ckpts.list()[-1][1] if self.ckpts.list() else None)
-
-    def _param_groups(self, net: SiamRPN | SiamRPNLite) -> list[dict]:
-        """One group, or for a Lite net two: its trainable trunk blocks (at ``backbone_lr_factor`` times the
-        schedule's rate) and the rest (neck and head). Frozen parameters are left out."""
-        trunk = set(net.backbone.parameters()) if isinstance(net, SiamRPNLite) else set()
-        params = [p for p in net.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p not in trunk], "lr_factor": 1.0}]
-        tuned = [p for p in params if p in trunk]
-        if tuned:
-            groups.append({"params": tuned, "lr_factor": self.cfg.optim.backbone_lr_factor})
-        return groups
 
     def _resume(self, run: _Run) -> None:
         """Continue from the newest readable checkpoint (``checkpoint_state`` wrote it): model, optimiser,
