@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from dasiamrpn_core.api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
+from dasiamrpn_core.cli.common import parse_backend_list
 from dasiamrpn_core.runtime import BACKENDS, installed
 from dasiamrpn_core.demo_sequence import make_sequence
 from dasiamrpn_core.files import shared_root
@@ -51,13 +52,15 @@ def _stats(seconds: list[float]) -> dict:
 def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], box, repeats: int,
                   force_search: bool = False, backends: tuple[str, ...] = ("torch",), threads: int = 0
                   ) -> dict[str, dict]:
-    """Per backend: median/p95 ``track`` ms, FPS and median ``init`` ms. The backends take turns, one
-    whole run each per repeat, so a shared machine's drift hits them alike (turns per frame would
-    charge each runtime the idle spinning of the others' thread pools)."""
+    """Per backend (``torch``, ``openvino+half``, ...: :func:`parse_backend_list`): median/p95 ``track``
+    ms, FPS and median ``init`` ms. The backends take turns, one whole run each per repeat, so a shared
+    machine's drift hits them alike (turns per frame would charge each runtime the idle spinning of the
+    others' thread pools)."""
     overrides = ({"failure_threshold": 1.01, "failure_patience": 0, "recovery_threshold": 1.01}
                  if force_search else {})
-    trackers = {b: load_tracker(checkpoint, device="cpu", mode=mode, backend=b, threads=threads, **overrides)
-                for b in backends}
+    trackers = {label: load_tracker(checkpoint, device="cpu", mode=mode, backend=backend, half=half,
+                                    threads=threads, **overrides)
+                for label, backend, half in parse_backend_list(",".join(backends))}
     init_times: dict[str, list[float]] = {b: [] for b in backends}
     track_times: dict[str, list[float]] = {b: [] for b in backends}
     for tracker in trackers.values():   # warm-up: first-use costs (graph compilation) are not timed
@@ -83,6 +86,7 @@ def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], 
         out["init_ms"] = float(np.median(init_times[b]) * 1000.0)
         if force_search:
             out["search_instance_size"] = trackers[b].search_size
+        out["precision"] = trackers[b].precision
         results[b] = out
     return results
 
@@ -98,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where official-format weights are found or generated")
     parser.add_argument("--nets", default="compact,lite,vot,big", help="comma list of compact, lite, vot, big")
     parser.add_argument("--backend", default="torch",
-                        help=f"comma list of {', '.join(BACKENDS)} (the same model on each, side by side)")
+                        help=f"comma list of {', '.join(BACKENDS)}, each optionally with +half (16-bit "
+                             f"inference), e.g. torch,openvino,openvino+half: the same model on each, side by side")
     parser.add_argument("--modes", default="siamrpn,dasiamrpn,longterm,longterm-search")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
@@ -114,11 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     if not nets:
         print("no networks to benchmark (no bundled model, and no $DASIAMRPN_SHARED/reference for the official ones)", file=sys.stderr)
         return 2
-    backends = args.backend.split(",")
-    for backend in backends:
-        if backend not in BACKENDS or not installed(backend):
-            print(f"backend {backend!r} is not available (one of {', '.join(BACKENDS)}, installed)", file=sys.stderr)
+    try:
+        parsed = parse_backend_list(args.backend)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for label, backend, _ in parsed:
+        if not installed(backend):
+            print(f"backend {label!r} is not available (not installed)", file=sys.stderr)
             return 2
+    backends = [label for label, _, _ in parsed]
     print(f"torch {torch.__version__}, {args.threads} threads, {args.frames} frames of the 640x480 demo sequence")
     print(f"{'net':8} {'backend':12} {'mode':16} {'median ms':>10} {'p95 ms':>8} {'FPS':>7} {'init ms':>8} "
           f"{'RSS MiB':>8}")

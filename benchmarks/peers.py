@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from dasiamrpn_core import TrackResult, load_tracker
+from dasiamrpn_core.cli.common import parse_backend_list
 from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.datasets import load_dataset
 from dasiamrpn_core.evaluation.datasets.common import select
@@ -77,7 +78,8 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="dasiamrpn,siamrpn,longterm")
     parser.add_argument("--peers", default="nano,csrt,kcf")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--backend", default="torch", help="comma list of torch, onnxruntime, openvino")
+    parser.add_argument("--backend", default="torch", help="comma list of torch, onnxruntime, openvino, each "
+                        "optionally with +half (16-bit inference): torch,openvino+half")
     parser.add_argument("--out", type=Path, default=Path("output", "peers"), help="default: output/peers")
     parser.add_argument("--sequences", default=None, help="comma list of sequence names (default: all)")
     parser.add_argument("--all-targets", action="store_true",
@@ -104,9 +106,15 @@ def main(argv=None) -> int:
     if not args.all_targets:
         folders = {p.name for p in seq_root.iterdir() if p.is_dir()}
         sequences = [s for s in sequences if s.name in folders]
-    trackers = {f"ours-{m}" + (f"-{b}" if b != "torch" else ""):
-                (lambda m=m, b=b: load_tracker(args.checkpoint, device="cpu", mode=m, backend=b, threads=args.threads))
-                for m in args.modes.split(",") for b in args.backend.split(",")}
+    try:
+        backends = parse_backend_list(args.backend)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    trackers = {f"ours-{m}" + (f"-{label}" if label != "torch" else ""):
+                (lambda m=m, b=b, h=h: load_tracker(args.checkpoint, device="cpu", mode=m, backend=b, half=h,
+                                                    threads=args.threads))
+                for m in args.modes.split(",") for label, b, h in backends}
     trackers.update({p: (lambda p=p: OpenCVTracker(p, peers_dir)) for p in args.peers.split(",")})
     table, boxes_of = _run_all(trackers, sequences)
     _print_table(table, [s.name for s in sequences], args.threads)

@@ -27,7 +27,9 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
     mode: "siamrpn" (vanilla, numerically the original), "dasiamrpn" (distractor-aware) or
         "longterm" (distractor-aware with the local-to-global search).
     preset: for official files, the tracking preset "big" | "vot" | "otb" (default from the file).
-    half: half precision on CUDA (ignored on the CPU).
+    half: 16-bit inference: float16 on CUDA; bfloat16 on CPUs with native bfloat16 (AVX512-BF16, AMX)
+        on the torch and openvino backends (about 2x faster here, boxes within a pixel or two);
+        ignored (float32) elsewhere and on onnxruntime. ``describe()["precision"]`` says which ran.
     overrides: any tracking parameter by name, e.g. ``window_influence=0.4``, ``alpha_hat=0.3``.
     """
     if mode not in MODES:
@@ -46,12 +48,13 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
         net = loaded.net
     else:
         directory = path if is_export else export_for(path, preset)
-        net = load_exported_net(directory, backend, threads, manifest)
+        net = load_exported_net(directory, backend, threads, manifest, half=half)
         manifest = net.manifest
         loaded = LoadedCheckpoint(None, siamrpn_params_from_dict(manifest["tracking"]), "export",
                                   manifest["checkpoint"].get("preset"), {"export": str(directory)}, str(path))
     config = TrackerConfig(mode=mode, siamrpn=loaded.params).with_overrides(**overrides)
-    tracker = TRACKERS[mode](net, config, device=device, half=half)
+    # an exported net computes in its runtime's precision (``net.precision``); the tracker feeds it float32
+    tracker = TRACKERS[mode](net, config, device=device, half=half and backend == "torch")
     tracker.backend = backend
     # provenance only: the training-form network is not kept alive beside the inference form
     tracker.checkpoint = dataclasses.replace(loaded, net=None)
@@ -62,5 +65,6 @@ def describe(tracker: SiamRPNTracker) -> dict:
     """A small JSON-able description (model, mode, device) for logs and diagnostics."""
     loaded = getattr(tracker, "checkpoint", None)
     return {"mode": tracker.mode, "device": str(tracker.device), "backend": getattr(tracker, "backend", "torch"),
+            "precision": tracker.precision,
             "arch": tracker.net.spec.name, "checkpoint": getattr(loaded, "path", None),
             "params": dataclasses.asdict(tracker.params)}

@@ -98,9 +98,13 @@ class ExportedNet:
 
     backend = "?"
 
-    def __init__(self, directory: Path, threads: int = 0, manifest: dict | None = None):
-        """``manifest``: the directory's, already read and checked by :func:`read_manifest`."""
+    precision = "float32"   # what the runtime computes in (``half``: see each runtime)
+
+    def __init__(self, directory: Path, threads: int = 0, manifest: dict | None = None, half: bool = False):
+        """``manifest``: the directory's, already read and checked by :func:`read_manifest`. ``half``:
+        16-bit inference where the runtime has a fast path for it on this CPU (else float32)."""
         self.directory = Path(directory)
+        self.half = half
         self.manifest = manifest if manifest is not None else read_manifest(self.directory)
         self.spec = spec_from_dict(self.manifest["arch"])
         self.threads = threads or torch.get_num_threads()
@@ -142,6 +146,8 @@ def _array(t: torch.Tensor) -> np.ndarray:
 
 
 class OnnxRuntimeNet(ExportedNet):
+    """ONNX Runtime's CPU provider has no bfloat16 convolutions: ``half`` is ignored (float32)."""
+
     backend = "onnxruntime"
 
     def _load(self, path: Path):
@@ -163,13 +169,16 @@ class OnnxRuntimeNet(ExportedNet):
 
 class OpenVinoNet(ExportedNet):
     """OpenVINO compiles a graph per input shape (a static shape runs 1.2-1.4x faster than the
-    dynamic one here): one compiled model per search crop size, made on first use."""
+    dynamic one here): one compiled model per search crop size, made on first use. ``half``:
+    bfloat16 on CPUs whose OpenVINO plugin lists BF16 (AVX512-BF16, AMX), else float32."""
 
     backend = "openvino"
 
     def _load(self, path: Path):
         import openvino as ov
         core = ov.Core()
+        if self.half and "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            self.precision = "bfloat16"
         try:
             model = core.read_model(str(path))
         except Exception as exc:  # the runtime's own errors name neither file nor cause clearly
@@ -185,9 +194,9 @@ class OpenVinoNet(ExportedNet):
                 model.reshape({name: list(shape) for name, shape in key})
                 compiled = session["core"].compile_model(model, "CPU", {
                     "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY",
-                    # float32 as exported: on CPUs with bf16 instructions (AVX512-BF16, AMX) OpenVINO
+                    # float32 unless half: on CPUs with bf16 instructions (AVX512-BF16, AMX) OpenVINO
                     # would otherwise compute in bfloat16 and the boxes leave the torch backend's by px
-                    "INFERENCE_PRECISION_HINT": "f32"})
+                    "INFERENCE_PRECISION_HINT": OV_PRECISION[self.precision]})
             except Exception as exc:
                 raise ExportError(f"{session['path']}: OpenVINO {ov.__version__} cannot compile it for "
                                   f"{dict(key)}: {exc}") from exc
@@ -199,8 +208,9 @@ class OpenVinoNet(ExportedNet):
 
 
 RUNTIME_NETS = {"onnxruntime": OnnxRuntimeNet, "openvino": OpenVinoNet}
+OV_PRECISION = {"float32": "f32", "bfloat16": "bf16"}
 
 
 def load_exported_net(directory: Path, backend: str, threads: int = 0,
-                      manifest: dict | None = None) -> ExportedNet:
-    return RUNTIME_NETS[backend](directory, threads, manifest)
+                      manifest: dict | None = None, half: bool = False) -> ExportedNet:
+    return RUNTIME_NETS[backend](directory, threads, manifest, half)

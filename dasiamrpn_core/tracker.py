@@ -69,6 +69,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def bf16_supported() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX, as oneDNN reports it): only
+    then is bfloat16 inference faster than float32; elsewhere it would be emulated and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def half_dtype(device: torch.device) -> torch.dtype:
+    """The 16-bit type ``half=True`` computes in on ``device``: float16 on CUDA, bfloat16 on a CPU with
+    native bfloat16 (:func:`bf16_supported`); float32 elsewhere (``half`` is then ignored)."""
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
 def validate_image(image) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a numpy array (H x W x 3 uint8 BGR), got {type(image).__name__}")
@@ -105,11 +124,13 @@ class SiamRPNTracker:
                  half: bool = False):
         self.config = config
         self.device = resolve_device(device)
-        self.dtype = torch.float16 if half and self.device.type == "cuda" else torch.float32
+        self.dtype = half_dtype(self.device) if half else torch.float32
         if net.spec.stride != config.siamrpn.anchors.total_stride:
             raise ValueError(f"{net.spec.name} has stride {net.spec.stride} but the tracking parameters' anchors "
                              f"use total_stride {config.siamrpn.anchors.total_stride}")
         self.net = net.inference().to(self.device, self.dtype)
+        # what the network computes in: this tracker's dtype for torch, the runtime's for an export
+        self.precision = str(getattr(self.net, "precision", self.dtype)).removeprefix("torch.")
         self._geometry_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         # per-target state, set by init()
         self.center: np.ndarray | None = None

@@ -89,7 +89,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Empty: the bundled default model.", Applies.RELOAD),
     ParamSpec("device", "auto", "Inference device; auto = CUDA when available, else CPU; cuda:N picks a GPU.",
               Applies.RELOAD, pattern=DEVICE_PATTERN, pattern_text="auto, cpu, cuda or cuda:N"),
-    ParamSpec("half", False, "float16 inference on CUDA (Jetson: about 2x); ignored on the CPU (logged).",
+    ParamSpec("half", False, "16-bit inference: float16 on CUDA (Jetson: about 2x), bfloat16 on CPUs with "
+              "AVX512-BF16/AMX with backend torch or openvino (about 2x); else ignored (logged).",
               Applies.RELOAD),
     ParamSpec("threads", 0, "CPU threads of the network (torch intra-op threads, or the runtime's); "
               "0 = torch's default (the number of cores).", Applies.RELOAD, int_range=(0, 256)),

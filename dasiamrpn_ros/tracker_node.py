@@ -277,9 +277,12 @@ class TrackerCore:
             torch.set_num_threads(model.threads)
         tracker = load_tracker(model.checkpoint, device=model.device, mode=model.mode, backend=model.backend,
                                half=model.half, threads=model.threads, **thresholds.overrides())
-        if model.half and tracker.dtype != torch.float16:
-            self.get_logger().info(f"half is ignored on {tracker.device} (float16 runs on CUDA with the "
-                                   f"torch backend only)")
+        if model.half and tracker.precision == "float32":
+            self.get_logger().info(f"half is ignored on {tracker.device} with backend {tracker.backend} (16-bit "
+                                   f"inference: float16 on CUDA, bfloat16 on CPUs with AVX512-BF16/AMX on the "
+                                   f"torch and openvino backends)")
+        else:
+            self.get_logger().info(f"inference in {tracker.precision} on {tracker.device} ({tracker.backend})")
         return tracker
 
     def _apply_thresholds(self) -> None:

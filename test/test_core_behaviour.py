@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dasiamrpn_core import load_tracker
+from dasiamrpn_core import describe, load_tracker
 from dasiamrpn_core.checkpoint import load_checkpoint
 from dasiamrpn_core.config import TrackerConfig
-from dasiamrpn_core.tracker import DaSiamRPNTracker, LongTermTracker, SearchOutput
+from dasiamrpn_core.tracker import DaSiamRPNTracker, LongTermTracker, SearchOutput, bf16_supported, half_dtype
 
 IMAGE = np.random.default_rng(5).integers(0, 255, (240, 320, 3), dtype=np.uint8)
 BOX = (140.0, 100.0, 40.0, 40.0)
@@ -296,9 +296,21 @@ def test_device_box_and_image_checks_at_their_edges(model_path):
     with pytest.raises(ValueError, match="empty"):
         validate_image(np.zeros((5, 0, 3), np.uint8))
     cpu_half = load_tracker(model_path, device="cpu", half=True)
-    assert cpu_half.dtype == torch.float32      # half precision is for CUDA only
+    assert cpu_half.dtype == (torch.bfloat16 if bf16_supported() else torch.float32)
     cpu_half.init(IMAGE, BOX)
     assert np.isfinite(cpu_half.track(IMAGE).box).all()
+
+
+def test_half_picks_the_16_bit_type_the_device_computes_natively(monkeypatch):
+    """float16 on CUDA; bfloat16 on a CPU with native bfloat16; elsewhere half is ignored (float32),
+    since emulated bfloat16 would be slower than float32."""
+    from dasiamrpn_core import tracker as tracker_module
+    assert half_dtype(torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(tracker_module, "bf16_supported", lambda: True)
+    assert half_dtype(torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(tracker_module, "bf16_supported", lambda: False)
+    assert half_dtype(torch.device("cpu")) == torch.float32
+    assert describe(load_tracker(None, device="cpu", half=True))["precision"] == "float32"
 
 
 def test_search_stays_put_while_the_largest_crop_covers_the_image(model_path):

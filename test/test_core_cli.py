@@ -35,6 +35,12 @@ def test_track_cli_on_an_image_folder(tmp_path, model_path):
     assert np.isfinite(values).all()
     cap = cv2.VideoCapture(str(tmp_path / "v.avi"))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert "float32" in out.stdout
+    from dasiamrpn_core.tracker import bf16_supported
+    half = run("dasiamrpn_core.cli.track", str(img_dir), "--box", box, "--checkpoint", str(model_path),
+               "--output", str(tmp_path / "h.txt"), "--max-frames", "4", "--threads", "2", "--half", cwd=tmp_path)
+    assert half.returncode == 0, half.stderr
+    assert ("bfloat16" if bf16_supported() else "float32") in half.stdout
 
 
 def test_track_cli_reports_bad_input(tmp_path, model_path):
@@ -93,16 +99,21 @@ def test_bench_prints_latency_table(tmp_path):
 
 def test_bench_compares_backends_side_by_side(tmp_path):
     pytest.importorskip("openvino", reason="optional backend: pip install -r requirements.txt")
-    out = run("dasiamrpn_benchmarks.backends", "--nets", "lite", "--frames", "6", "--backend", "torch,openvino",
+    out = run("dasiamrpn_benchmarks.backends", "--nets", "lite", "--frames", "6", "--backend", "torch,openvino,torch+half",
               "--modes", "dasiamrpn", "--json", str(tmp_path / "b.json"), cwd=REPO,
               env_extra={"DASIAMRPN_CACHE": str(tmp_path / "cache")})
     assert out.returncode == 0, out.stderr
-    assert "speed-up over torch: openvino" in out.stdout
+    assert "speed-up over torch: openvino" in out.stdout and "torch+half" in out.stdout
     results = json.loads((tmp_path / "b.json").read_text())["results"]
-    assert set(results) == {"lite/torch/dasiamrpn", "lite/openvino/dasiamrpn"}
+    assert set(results) == {"lite/torch/dasiamrpn", "lite/openvino/dasiamrpn", "lite/torch+half/dasiamrpn"}
+    assert results["lite/torch/dasiamrpn"]["precision"] == "float32"
+    from dasiamrpn_core.tracker import bf16_supported
+    assert results["lite/torch+half/dasiamrpn"]["precision"] == ("bfloat16" if bf16_supported() else "float32")
     assert all(r["median_ms"] > 0 and r["p95_ms"] >= r["median_ms"] and r["peak_rss_mib"] > 0 for r in results.values())
     bad = run("dasiamrpn_benchmarks.backends", "--nets", "lite", "--backend", "tensorflow", cwd=REPO)
-    assert bad.returncode == 2 and "backend 'tensorflow' is not available" in bad.stderr
+    assert bad.returncode == 2 and "unknown backend 'tensorflow'" in bad.stderr
+    bad = run("dasiamrpn_benchmarks.backends", "--nets", "lite", "--backend", "torch+double", cwd=REPO)
+    assert bad.returncode == 2 and "unknown backend 'torch+double'" in bad.stderr
 
 
 def test_peer_benchmark_scores_every_tracker_side_by_side(tmp_path):

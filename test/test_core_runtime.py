@@ -86,6 +86,45 @@ def test_openvino_computes_in_float32_on_any_cpu(exports):
     assert all(str(c.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>" for c in compiled)
 
 
+HALF_REL_TOL = 0.15     # bfloat16 keeps 8 significant bits: measured 0.01 (compact) and 0.12 (lite) relative
+HALF_BOX_TOL_PX = 25.0  # measured on the demo frames: 1.2 px (compact) and 13 px (lite: a near tie of two peaks)
+
+
+def _expected_half_precision(backend: str) -> str:
+    if backend == "torch":
+        from dasiamrpn_core.tracker import bf16_supported
+        return "bfloat16" if bf16_supported() else "float32"
+    if backend == "openvino":
+        import openvino as ov
+        return "bfloat16" if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "float32"
+    return "float32"       # ONNX Runtime's CPU provider has no bfloat16 convolutions
+
+
+@pytest.mark.parametrize("backend", ("torch",) + RUNTIMES)
+def test_half_on_the_cpu_computes_in_bfloat16_where_the_cpu_has_it(checkpoints, exports, demo_seq, backend):
+    """``half=True`` on the CPU: bfloat16 on the torch and openvino backends where the CPU computes it
+    natively (about 2x faster, the README's numbers), float32 (ignored) elsewhere and on onnxruntime;
+    ``describe()`` says which ran, and the network's outputs stay near float32's."""
+    source = checkpoints["compact"] if backend == "torch" else exports["compact"]
+    expected = _expected_half_precision(backend)
+    full = load_tracker(source, device="cpu", backend=backend, threads=2)
+    half = load_tracker(source, device="cpu", backend=backend, threads=2, half=True)
+    assert describe(full)["precision"] == "float32"
+    assert describe(half)["precision"] == expected
+    crop = torch.rand(1, 3, 127, 127, generator=torch.Generator().manual_seed(0)) * 255
+    want, got = full.net.template(crop)[0], half.net.template(crop.to(half.dtype))[0].float()
+    assert _rel(got, want) < HALF_REL_TOL
+    assert (_rel(got, want) > 0) == (expected != "float32")   # 16-bit really ran (or really did not)
+    if backend == "openvino":
+        (request, _), = half.net._template["compiled"].values()
+        assert str(request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT")) == f"<Type: '{expected}'>"
+    boxes = []
+    for tracker in (full, half):
+        tracker.init(demo_seq.frames[0], demo_seq.boxes[0])
+        boxes.append(np.array([tracker.track(f).box for f in demo_seq.frames[1:FRAMES]]))
+    assert float(np.abs(boxes[1] - boxes[0]).max()) < HALF_BOX_TOL_PX
+
+
 @pytest.mark.parametrize("mode", ["siamrpn", "dasiamrpn", "longterm"])
 @pytest.mark.parametrize("name", ["compact", "lite"])
 def test_every_mode_tracks_the_same_on_every_backend(checkpoints, exports, demo_seq, mode, name):

@@ -40,6 +40,9 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="torch", choices=BACKENDS + ("auto",),
                         help="inference backend: torch, onnxruntime or openvino (CPU), auto = the fastest "
                              "installed (default: %(default)s)")
+    parser.add_argument("--half", action="store_true",
+                        help="16-bit inference: float16 on CUDA, bfloat16 on CPUs with AVX512-BF16/AMX (torch, "
+                             "openvino); ignored elsewhere")
     add_set_argument(parser)
 
 
@@ -50,9 +53,26 @@ def tracker_from_arguments(args: argparse.Namespace):
     overrides = dict(parse_sets(args.set))
     try:
         return load_tracker(args.checkpoint, device=args.device, mode=args.mode, preset=args.preset,
-                            backend=args.backend, threads=args.threads or 0, **overrides)
+                            backend=args.backend, threads=args.threads or 0, half=args.half, **overrides)
     except TypeError as exc:   # an unknown parameter name
         raise ValueError(f"--set: {exc}") from None
+
+
+HALF_SUFFIX = "+half"
+
+
+def parse_backend_list(text: str) -> list[tuple[str, str, bool]]:
+    """A benchmark's ``--backend`` comma list -> ``(label, backend, half)`` per entry; an entry may end in
+    ``+half`` (16-bit inference, ``load_tracker(half=True)``): ``torch,openvino,openvino+half``. A
+    ValueError names an unknown backend."""
+    out = []
+    for label in (item.strip() for item in text.split(",") if item.strip()):
+        backend, half = label.removesuffix(HALF_SUFFIX), label.endswith(HALF_SUFFIX)
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {label!r}: expected one of {', '.join(BACKENDS)}, each optionally "
+                             f"with {HALF_SUFFIX}")
+        out.append((label, backend, half))
+    return out
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

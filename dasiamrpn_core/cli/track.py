@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if sink:
         sink.close()
     fps = len(times) / sum(times) if times else float("nan")
-    print(f"tracked {len(times)} frames at {fps:.1f} FPS ({tracker.mode}, {tracker.device}); results: {args.output}"
+    print(f"tracked {len(times)} frames at {fps:.1f} FPS ({tracker.mode}, {tracker.device}, {tracker.precision}); "
+          f"results: {args.output}"
           + (f"; video: {args.video}" if args.video else ""))
     return 0
 
