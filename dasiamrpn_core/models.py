@@ -13,6 +13,8 @@ folded inference form with ``features`` / ``fold_head`` / ``head``.
 """
 from __future__ import annotations
 
+import contextlib
+
 import copy
 from dataclasses import dataclass
 
@@ -206,6 +208,11 @@ class TemplateSearch:
         x_f = self.features(x)
         delta, logits = self.head(x_f, *kernels)
         return x_f, delta, logits
+
+    def host_ops(self) -> contextlib.AbstractContextManager:
+        """The context in which the tracker runs its own tensor operations (crops, softmax, ROI align)
+        around these calls: as they are, for a PyTorch net."""
+        return contextlib.nullcontext()
 
 
 class InferenceNet(TemplateSearch, nn.Module):

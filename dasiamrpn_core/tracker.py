@@ -177,8 +177,9 @@ class SiamRPNTracker:
         hc_z = h + p.context_amount * (w + h)
         s_z = py2_round(np.sqrt(wc_z * hc_z))
         z_crop = get_subwindow(image, self.center, p.exemplar_size, s_z, self.pad_value)
-        self.template_features, self.head_kernels = self.net.template(self._to_tensor(z_crop))
-        self._on_init()
+        with self.net.host_ops():
+            self.template_features, self.head_kernels = self.net.template(self._to_tensor(z_crop))
+            self._on_init()
 
     @torch.no_grad()
     def track(self, image: np.ndarray) -> TrackResult:
@@ -189,7 +190,8 @@ class SiamRPNTracker:
         if image.shape[:2] != self.image_shape:
             raise ValueError(f"frame size changed from {self.image_shape[1]}x{self.image_shape[0]} to "
                              f"{image.shape[1]}x{image.shape[0]}; call init() again")
-        return self._track(image)
+        with self.net.host_ops():
+            return self._track(image)
 
     # -- the vanilla SiamRPN step ------------------------------------------------------------
     def _track(self, image: np.ndarray) -> TrackResult:

@@ -140,6 +140,29 @@ def test_every_mode_tracks_the_same_on_every_backend(checkpoints, exports, demo_
         assert worst < BOX_TOL_PX, f"{backend}: {worst:.4f} px"
 
 
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_the_trackers_own_ops_run_on_one_torch_thread_next_to_a_runtime(exports, demo_seq, backend):
+    """torch's worker threads spin after each small op and took the cores the runtime computes on
+    (OpenVINO ran the lite net 1.6x slower): around a runtime's calls the tracker holds torch to one
+    thread, and gives the caller's setting back after each init/track."""
+    tracker = load_tracker(exports["lite"], device="cpu", backend=backend, threads=2)
+    seen = []
+    run = tracker.net._run
+    tracker.net._run = lambda session, feeds: (seen.append(torch.get_num_threads()), run(session, feeds))[1]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tracker.init(demo_seq.frames[0], demo_seq.boxes[0])
+        tracker.track(demo_seq.frames[1])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [1, 1]
+    torch_tracker = load_tracker(LITE_CHECKPOINT, device="cpu")
+    with torch_tracker.net.host_ops():     # a PyTorch net keeps the caller's threads: it computes on them
+        assert torch.get_num_threads() == previous
+
+
 def test_a_checkpoint_file_is_exported_once_into_the_cache(tmp_path):
     tracker = load_tracker(LITE_CHECKPOINT, device="cpu", backend="onnxruntime")
     (export_dir,) = (tmp_path / "cache" / "exports").iterdir()
