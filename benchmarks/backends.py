@@ -1,8 +1,8 @@
 """``dasiamrpn-bench``: per-frame latency of ``track`` (median, p95) and template ``init`` time
 for each network and mode, on real frames, at a fixed number of CPU threads.
 
-Networks: the bundled default model (``compact``: AlexNet), the bundled EfficientNet-Lite0 model
-(``lite``), and, when $DASIAMRPN_SHARED/reference is present (or
+Networks: the bundled default model (``lite``: EfficientNet-Lite0 trunk), the bundled AlexNet
+trained from scratch (``compact``), and, when $DASIAMRPN_SHARED/reference is present (or
 ``--official-dir`` holds SiamRPNVOT.model / SiamRPNBIG.model), the original architectures with
 their published shapes. ``longterm`` is also measured while searching the largest region.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dasiamrpn_core.api import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
+from dasiamrpn_core.api import COMPACT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
 from dasiamrpn_core.cli.common import parse_backend_list
 from dasiamrpn_core.runtime import BACKENDS, installed
 from dasiamrpn_core.demo_sequence import make_sequence
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the shared data folder (default: $DASIAMRPN_SHARED; without it no official nets)")
     parser.add_argument("--official-dir", type=Path, default=Path(tempfile.gettempdir()) / "dasiamrpn_bench_weights",
                         help="where official-format weights are found or generated")
-    parser.add_argument("--nets", default="compact,lite,vot,big", help="comma list of compact, lite, vot, big")
+    parser.add_argument("--nets", default="lite,compact,vot,big", help="comma list of lite, compact, vot, big")
     parser.add_argument("--backend", default="torch",
                         help=f"comma list of {', '.join(BACKENDS)}, each optionally with +half (16-bit "
                              f"inference), e.g. torch,openvino,openvino+half: the same model on each, side by side")
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     box = tuple(seq.boxes[0])
     nets: dict[str, Path | None] = {}
     wanted = set(args.nets.split(","))
-    for name, path in (("compact", DEFAULT_CHECKPOINT), ("lite", LITE_CHECKPOINT)):
+    for name, path in (("lite", LITE_CHECKPOINT), ("compact", COMPACT_CHECKPOINT)):
         if name in wanted and path.exists():
             nets[name] = path
     nets.update(_official_weights(args.official_dir, args.shared, wanted))

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dasiamrpn_core import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
+from dasiamrpn_core import COMPACT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
 from dasiamrpn_core.checkpoint import load_checkpoint
 from dasiamrpn_core.config import LongTermParams
 from dasiamrpn_core.demo_sequence import make_sequence
 from dasiamrpn_core.export import export_onnx
 
-MODELS = {"compact": DEFAULT_CHECKPOINT, "lite": LITE_CHECKPOINT}
+MODELS = {"lite": LITE_CHECKPOINT, "compact": COMPACT_CHECKPOINT}
 FRAMES = 60
 FP16_REL_TOL = 2e-2   # TensorRT FP16 against PyTorch float32, relative to the largest output
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import (DEFAULT_CHECKPOINT, LITE_CHECKPOINT, CheckpointError, LoadedCheckpoint,  # noqa: F401
+from .checkpoint import (COMPACT_CHECKPOINT, DEFAULT_CHECKPOINT, LITE_CHECKPOINT, CheckpointError, LoadedCheckpoint,  # noqa: F401
                          default_checkpoint, load_checkpoint)
 from .config import MODES, TrackerConfig, siamrpn_params_from_dict
 from .runtime import ExportError, export_for, load_exported_net, read_manifest, resolve_backend

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ms = np.asarray(times) * 1000.0
     arch = tracker.net.spec.name
     print(f"model {arch} ({tracker.checkpoint.path}), mode {tracker.mode}, device {tracker.device}, "
-          f"{args.threads} threads")
+          f"backend {tracker.backend} ({tracker.precision}), {args.threads} threads")
     print(f"{len(times)} frames: {1000.0 / ms.mean():.1f} FPS (median {np.median(ms):.1f} ms, "
           f"p95 {np.percentile(ms, 95):.1f} ms per frame)")
     print(f"success AUC {scores['success_auc']:.3f}, precision@20px {scores['precision_20']:.3f} "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dasiamrpn_core import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
+from dasiamrpn_core import COMPACT_CHECKPOINT, LITE_CHECKPOINT, load_tracker
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (make gpu-check)")]
@@ -16,7 +16,7 @@ FP32_TOL_PX = 0.1    # cuDNN and oneDNN sum in other orders
 FP16_TOL_PX = 2.0    # half precision features: a pixel or two on a 640x480 frame
 
 
-@pytest.mark.parametrize("checkpoint", [DEFAULT_CHECKPOINT, LITE_CHECKPOINT], ids=["compact", "lite"])
+@pytest.mark.parametrize("checkpoint", [COMPACT_CHECKPOINT, LITE_CHECKPOINT], ids=["compact", "lite"])
 @pytest.mark.parametrize("mode", ["siamrpn", "dasiamrpn", "longterm"])
 def test_cuda_tracks_like_the_cpu(demo_seq, checkpoint, mode):
     runs = {}

@@ -19,7 +19,7 @@ import torch
 pytest.importorskip("onnxruntime", reason="optional backend: pip install -r requirements.txt")
 pytest.importorskip("openvino", reason="optional backend: pip install -r requirements.txt")
 
-from dasiamrpn_core import DEFAULT_CHECKPOINT, LITE_CHECKPOINT, ExportError, describe, load_tracker
+from dasiamrpn_core import COMPACT_CHECKPOINT, LITE_CHECKPOINT, ExportError, describe, load_tracker
 from dasiamrpn_core import runtime  # noqa: E402
 from dasiamrpn_core.checkpoint import load_checkpoint
 from dasiamrpn_core.export import MANIFEST, SEARCH_FILE, TEMPLATE_FILE, export_onnx
@@ -39,7 +39,7 @@ def private_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def checkpoints(official_weights):
-    return {"official_vot": official_weights("vot"), "compact": DEFAULT_CHECKPOINT, "lite": LITE_CHECKPOINT}
+    return {"official_vot": official_weights("vot"), "compact": COMPACT_CHECKPOINT, "lite": LITE_CHECKPOINT}
 
 
 @pytest.fixture(scope="module")

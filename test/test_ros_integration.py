@@ -234,8 +234,11 @@ def test_camera_encodings_are_tracked(h, encoding):
     assert h.rejected() == rejected
 
 
-def test_half_on_the_cpu_is_ignored_with_a_notice_and_device_accepts_cuda_n(h):
-    assert "half is ignored on cpu" in h.node.output()      # the node was started with half: true
+def test_half_on_the_cpu_runs_bfloat16_or_is_ignored_with_a_notice_and_device_accepts_cuda_n(h):
+    from dasiamrpn_core.tracker import bf16_supported
+    # the node was started with half: true (torch backend): bfloat16 where the CPU computes it natively
+    expected = "inference in bfloat16 on cpu (torch)" if bf16_supported() else "half is ignored on cpu"
+    assert expected in h.node.output()
     ok = h.probe.set_parameters({"device": "cuda:1"})[0]
     assert ok.successful   # accepted; applies (and would fail without that GPU) at the next init
     bad = h.probe.set_parameters({"device": "gpu0"})[0]

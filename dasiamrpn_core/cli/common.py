@@ -37,7 +37,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=("big", "vot", "otb"), default=None,
                         help="tracking preset for official checkpoints (default: from the file name)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--backend", default="torch", choices=BACKENDS + ("auto",),
+    parser.add_argument("--backend", default="auto", choices=BACKENDS + ("auto",),
                         help="inference backend: torch, onnxruntime or openvino (CPU), auto = the fastest "
                              "installed (default: %(default)s)")
     parser.add_argument("--half", action="store_true",
