@@ -10,52 +10,41 @@ from __future__ import annotations
 import torch
 
 
-def _bilinear(feature: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """feature (C, H, W); ys (..., ) xs (...) continuous pixel-centre coords -> (..., C)."""
-    c, h, w = feature.shape
-    valid = (ys >= -1.0) & (ys <= h) & (xs >= -1.0) & (xs <= w)
-    y = ys.clamp(min=0.0, max=h - 1)
-    x = xs.clamp(min=0.0, max=w - 1)
-    y0 = y.floor().long().clamp(max=h - 1)
-    x0 = x.floor().long().clamp(max=w - 1)
-    y1 = (y0 + 1).clamp(max=h - 1)
-    x1 = (x0 + 1).clamp(max=w - 1)
-    ly, lx = y - y0, x - x0
-    hy, hx = 1.0 - ly, 1.0 - lx
-    flat = feature.reshape(c, h * w)
-
-    def gather(yy, xx):
-        return flat[:, (yy * w + xx).reshape(-1)].reshape(c, *yy.shape)
-
-    out = (gather(y0, x0) * (hy * hx) + gather(y0, x1) * (hy * lx)
-           + gather(y1, x0) * (ly * hx) + gather(y1, x1) * (ly * lx))
-    out = out * valid.to(out.dtype)
-    return out.movedim(0, -1)
+def _axis_weights(start: torch.Tensor, bin_size: torch.Tensor, n: int, s: int, size: int) -> torch.Tensor:
+    """Per ROI, the weights (K, n, size) that turn one axis of the map into the ROI's n bins: each bin
+    averages s samples, each sample interpolates its two neighbouring cells (clamped at the edges,
+    zero outside ``[-1, size]``)."""
+    k = start.shape[0]
+    steps = (torch.arange(n, dtype=start.dtype, device=start.device)[:, None]
+             + (torch.arange(s, dtype=start.dtype, device=start.device)[None] + 0.5) / s).reshape(-1)
+    u = start[:, None] + steps[None] * bin_size[:, None] - 0.5      # (K, n*s) sample coordinates
+    inside = ((u >= -1.0) & (u <= size)).to(u.dtype)
+    u = u.clamp(min=0.0, max=size - 1)
+    u0 = u.floor().long().clamp(max=size - 1)
+    u1 = (u0 + 1).clamp(max=size - 1)
+    frac = u - u0
+    weights = u.new_zeros((k, n * s, size))
+    weights.scatter_add_(2, u0[..., None], ((1.0 - frac) * inside)[..., None])
+    weights.scatter_add_(2, u1[..., None], (frac * inside)[..., None])
+    return weights.reshape(k, n, s, size).mean(dim=2)
 
 
 def roi_align(feature: torch.Tensor, boxes: torch.Tensor, output_size: int, sampling_ratio: int = 2
               ) -> torch.Tensor:
     """feature (C, H, W), boxes (K, 4) x1,y1,x2,y2 -> (K, C, output_size, output_size).
 
-    Each output bin averages ``sampling_ratio**2`` bilinear samples on a regular grid.
+    Each output bin averages ``sampling_ratio**2`` bilinear samples on a regular grid. The samples of
+    a ROI form a product grid, so the interpolation and the averaging separate by axis: the result is
+    ``Wy @ feature @ Wx^T`` per ROI, with the per-axis weights of :func:`_axis_weights` (a sample
+    outside the map is zero in either axis, as in Mask R-CNN).
     """
     if boxes.numel() == 0:
         return feature.new_zeros((0, feature.shape[0], output_size, output_size))
-    k = boxes.shape[0]
-    n, s = output_size, sampling_ratio
-    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
-    bin_w = (x2 - x1) / n
-    bin_h = (y2 - y1) / n
-    # sample offsets inside the ROI: bin b, sample j -> (b + (j + 0.5) / s) * bin
-    grid = (torch.arange(n, dtype=feature.dtype, device=feature.device)[:, None]
-            + (torch.arange(s, dtype=feature.dtype, device=feature.device)[None] + 0.5) / s).reshape(-1)
-    xs = x1[:, None] + grid[None] * bin_w[:, None] - 0.5        # (K, n*s)
-    ys = y1[:, None] + grid[None] * bin_h[:, None] - 0.5
-    yy = ys[:, :, None].expand(k, n * s, n * s)
-    xx = xs[:, None, :].expand(k, n * s, n * s)
-    samples = _bilinear(feature, yy, xx)                         # (K, n*s, n*s, C)
-    samples = samples.reshape(k, n, s, n, s, -1).mean(dim=(2, 4))  # (K, n, n, C)
-    return samples.permute(0, 3, 1, 2).contiguous()
+    _, h, w = feature.shape
+    x1, y1, x2, y2 = (boxes[:, i].to(feature.dtype) for i in range(4))
+    wy = _axis_weights(y1, (y2 - y1) / output_size, output_size, sampling_ratio, h)   # (K, n, H)
+    wx = _axis_weights(x1, (x2 - x1) / output_size, output_size, sampling_ratio, w)   # (K, n, W)
+    return torch.einsum("kiy,cyx,kjx->kcij", wy, feature, wx)
 
 
 def roi_align_reference(feature: torch.Tensor, boxes: torch.Tensor, output_size: int,
