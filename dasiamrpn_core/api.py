@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -10,8 +11,11 @@ import torch
 from .checkpoint import (COMPACT_CHECKPOINT, DEFAULT_CHECKPOINT, LITE_CHECKPOINT, CheckpointError, LoadedCheckpoint,  # noqa: F401
                          default_checkpoint, load_checkpoint)
 from .config import MODES, TrackerConfig, siamrpn_params_from_dict
-from .runtime import ExportError, export_for, load_exported_net, read_manifest, resolve_backend
+from .runtime import CACHE_ENV, ExportError, cache_dir, export_for, load_exported_net, read_manifest, resolve_backend
 from .tracker import TRACKERS, SiamRPNTracker, resolve_device
+
+log = logging.getLogger(__name__)
+
 
 def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "auto",
                  mode: str = "dasiamrpn", preset: str | None = None, half: bool = False,
@@ -39,15 +43,26 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
     loaded = None if is_export else load_checkpoint(path, preset=preset)
     manifest = read_manifest(path) if is_export else None   # checked once: the graphs' sha256 read here
     family = manifest["arch"].get("family", "alexnet") if is_export else loaded.net.spec.family
+    requested = backend
     backend = resolve_backend("auto" if is_export and backend == "torch" else backend, resolve_device(device),
                               family)
     if is_export and backend == "torch":
         raise ExportError(f"{path} is an export, which runs on onnxruntime or openvino: neither is installed "
                           f"(pip install onnxruntime openvino), or load its checkpoint file with backend='torch'")
+    directory = path if is_export else None
+    if backend != "torch" and directory is None:
+        try:
+            directory = export_for(path, preset)
+        except OSError as exc:
+            if requested != "auto":
+                raise ExportError(f"cannot write the ONNX export of {path} for backend {backend!r} into {cache_dir()} "
+                                  f"({exc}); set ${CACHE_ENV} to a writable folder, or use backend='torch'") from exc
+            log.warning("backend auto: cannot write the ONNX export of %s into %s (%s); running on torch instead "
+                        "(set $%s to a writable folder)", path, cache_dir(), exc, CACHE_ENV)
+            backend = "torch"
     if backend == "torch":
         net = loaded.net
     else:
-        directory = path if is_export else export_for(path, preset)
         net = load_exported_net(directory, backend, threads, manifest, half=half)
         manifest = net.manifest
         loaded = LoadedCheckpoint(None, siamrpn_params_from_dict(manifest["tracking"]), "export",

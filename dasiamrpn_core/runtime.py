@@ -16,6 +16,8 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +67,27 @@ def cache_dir() -> Path:
 
 
 def export_for(checkpoint: Path, preset: str | None) -> Path:
-    """The ONNX export of a checkpoint: made once into the cache (keyed by the file's sha256)."""
+    """The ONNX export of a checkpoint: made once into the cache (keyed by the file's sha256).
+
+    Made in a private folder and renamed into place, so two processes starting at once (a stereo
+    pair of tracker nodes) never read each other's half-written graphs: the first rename wins, the
+    other process uses that export and drops its own. An unwritable cache is an OSError."""
     key = f"{sha256_file(checkpoint)[:16]}_{preset or 'default'}_torch{torch.__version__}"
     out = cache_dir() / key
     if not (out / MANIFEST).exists():
-        export_onnx(checkpoint, out, preset=preset)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=out.parent))
+        try:
+            export_onnx(checkpoint, private, preset=preset)
+            if out.exists() and not (out / MANIFEST).exists():
+                shutil.rmtree(out)   # a partial export of a crashed run (exports only ever appear whole)
+            try:
+                private.rename(out)
+            except OSError:
+                if not (out / MANIFEST).exists():   # not another process's finished export: a real error
+                    raise
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
     return out
 
 

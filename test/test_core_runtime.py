@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,6 +172,44 @@ def test_a_checkpoint_file_is_exported_once_into_the_cache(tmp_path):
     stamp = (export_dir / MANIFEST).stat().st_mtime_ns
     load_tracker(LITE_CHECKPOINT, device="cpu", backend="openvino")
     assert (export_dir / MANIFEST).stat().st_mtime_ns == stamp
+
+
+def test_an_unwritable_cache_falls_back_to_torch_for_auto_and_is_an_error_otherwise(tmp_path, monkeypatch, caplog):
+    """A robot with a read-only home: `auto` (the node's default) keeps tracking on PyTorch and says
+    why; an explicitly requested runtime is an ExportError naming the cache and the variable."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv(runtime.CACHE_ENV, str(blocker / "cache"))
+    with caplog.at_level("WARNING", logger="dasiamrpn_core.api"):
+        tracker = load_tracker(LITE_CHECKPOINT, device="cpu", backend="auto")
+    assert describe(tracker)["backend"] == "torch"
+    assert "running on torch instead" in caplog.text and str(blocker) in caplog.text
+    with pytest.raises(ExportError, match=r"cannot write the ONNX export .*\$DASIAMRPN_CACHE"):
+        load_tracker(LITE_CHECKPOINT, device="cpu", backend="openvino")
+
+
+def test_two_processes_exporting_at_once_share_one_whole_export(tmp_path):
+    """Two tracker processes started together (a stereo pair) export into the same empty cache: each
+    builds privately and renames into place, so both end up with the same complete export and no
+    private folder is left; a partial folder of a crashed older run is replaced."""
+    cache = tmp_path / "cache"             # the private_cache fixture's $DASIAMRPN_CACHE
+    code = ("import sys; from dasiamrpn_core import LITE_CHECKPOINT; from dasiamrpn_core.runtime import export_for, "
+            "read_manifest; d = export_for(LITE_CHECKPOINT, None); read_manifest(d); print(d)")
+    env = dict(os.environ)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    (first, _), (second, _) = outs
+    assert first.strip() == second.strip()
+    exports = cache / "exports"
+    assert [d.name for d in exports.iterdir()] == [Path(first.strip()).name]   # no private folder left
+    # a partial export of a crashed run (graphs, no manifest) is replaced by a whole one
+    partial = Path(first.strip())
+    (partial / MANIFEST).unlink()
+    (partial / "stale.txt").write_text("")
+    assert runtime.export_for(LITE_CHECKPOINT, None) == partial
+    assert (partial / MANIFEST).exists() and not (partial / "stale.txt").exists()
 
 
 def test_auto_takes_the_fastest_installed_backend_for_the_net_and_device():
