@@ -14,7 +14,6 @@ folded inference form with ``features`` / ``fold_head`` / ``head``.
 from __future__ import annotations
 
 import contextlib
-
 import copy
 from dataclasses import dataclass
 
