@@ -148,7 +148,8 @@ class TrackerCore:
         self._model_info = describe(self._tracker)
         self.get_logger().info(
             f"model {self._model_info['arch']} from {self._model_info['checkpoint']} on "
-            f"{self._model_info['device']}, backend {self._model_info['backend']}, mode {self._model_info['mode']}")
+            f"{self._model_info['device']}, backend {self._model_info['backend']} ({self._model_info['precision']}), "
+            f"mode {self._model_info['mode']}")
 
     def _made(self, destroy: Callable[[Any], Any], entity):
         self._entities.append((destroy, entity))
@@ -613,7 +614,8 @@ class TrackerCore:
             overhead_ms=view.overhead_ms, stamp_age_ms=view.stamp_age_ms,
             frames_received=view.received, frames_tracked=view.tracked, frames_dropped=buffer.dropped,
             frames_rejected=view.rejected, device=str(info["device"]),
-            model=f"{info['arch']} ({info['checkpoint']}, {info['backend']})", mode=str(info["mode"]),
+            model=f"{info['arch']} ({info['checkpoint']}, {info['backend']}, {info['precision']})",
+            mode=str(info["mode"]),
             message="; ".join([state] + reasons + [f"pending: {self._notice}"] * bool(self._notice)
                               + [f"last problem: {self._last_problem}"] * bool(self._last_problem)),
             level=level,

@@ -260,6 +260,6 @@ def test_debug_image_and_diagnostics(harness):
     assert (debug.height, debug.width, debug.encoding) == (*SIZE, "bgr8") and debug.header.frame_id == "cam"
     diag = harness.diagnostics()
     assert diag["state"] == "tracking" and diag["mode"] == "siamrpn" and diag["device"] == "cpu"
-    assert "random_vot.pth" in diag["model"]
+    assert "random_vot.pth" in diag["model"] and "float32" in diag["model"]   # arch (file, backend, precision)
     assert int(diag["frames_tracked"]) > 0
     assert float(diag["latency_ms"]) > 0
