@@ -50,19 +50,19 @@ def _stats(seconds: list[float]) -> dict:
 
 
 def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], box, repeats: int,
-                  force_search: bool = False, backends: tuple[str, ...] = ("torch",), threads: int = 0
-                  ) -> dict[str, dict]:
-    """Per backend (``torch``, ``openvino+half``, ...: :func:`parse_backend_list`): median/p95 ``track``
-    ms, FPS and median ``init`` ms. The backends take turns, one whole run each per repeat, so a shared
+                  force_search: bool = False, backends: tuple[tuple[str, str, bool], ...] = (("torch", "torch", False),),
+                  threads: int = 0) -> dict[str, dict]:
+    """Per backend entry ``(label, backend, half)`` (:func:`parse_backend_list`): median/p95 ``track``
+    ms, FPS and median ``init`` ms, keyed by label. The backends take turns, one whole run each per repeat, so a shared
     machine's drift hits them alike (turns per frame would charge each runtime the idle spinning of the
     others' thread pools)."""
     overrides = ({"failure_threshold": 1.01, "failure_patience": 0, "recovery_threshold": 1.01}
                  if force_search else {})
     trackers = {label: load_tracker(checkpoint, device="cpu", mode=mode, backend=backend, half=half,
                                     threads=threads, **overrides)
-                for label, backend, half in parse_backend_list(",".join(backends))}
-    init_times: dict[str, list[float]] = {b: [] for b in backends}
-    track_times: dict[str, list[float]] = {b: [] for b in backends}
+                for label, backend, half in backends}
+    init_times: dict[str, list[float]] = {b: [] for b in trackers}
+    track_times: dict[str, list[float]] = {b: [] for b in trackers}
     for tracker in trackers.values():   # warm-up: first-use costs (graph compilation) are not timed
         tracker.init(frames[0], box)
         for frame in frames[1:4]:
@@ -80,7 +80,7 @@ def bench_tracker(checkpoint: Path | None, mode: str, frames: list[np.ndarray], 
             # longterm-search: only the frames at the largest search region (the second half)
             track_times[b] += run[len(run) // 2:] if force_search else run
     results = {}
-    for b in backends:
+    for b in trackers:
         warm = track_times[b]
         out = _stats(warm)
         out["init_ms"] = float(np.median(init_times[b]) * 1000.0)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if not installed(backend):
             print(f"backend {label!r} is not available (not installed)", file=sys.stderr)
             return 2
-    backends = [label for label, _, _ in parsed]
+    backends = [label for label, _, _ in parsed]   # the printed and JSON names
     print(f"torch {torch.__version__}, {args.threads} threads, {args.frames} frames of the 640x480 demo sequence")
     print(f"{'net':8} {'backend':12} {'mode':16} {'median ms':>10} {'p95 ms':>8} {'FPS':>7} {'init ms':>8} "
           f"{'RSS MiB':>8}")
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in nets.items():
         for mode in args.modes.split(","):
             per_backend = bench_tracker(path, mode.split("-")[0], seq.frames, box, args.repeats,
-                                        force_search=mode.endswith("search"), backends=tuple(backends),
+                                        force_search=mode.endswith("search"), backends=tuple(parsed),
                                         threads=args.threads)
             for backend, r in per_backend.items():
                 r["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -208,6 +208,11 @@ class TemplateSearch:
         delta, logits = self.head(x_f, *kernels)
         return x_f, delta, logits
 
+    @property
+    def precision(self) -> str:
+        """What the network computes in ("float32", "bfloat16", "float16"): its weights' dtype."""
+        return str(next(self.parameters()).dtype).removeprefix("torch.")
+
     def host_ops(self) -> contextlib.AbstractContextManager:
         """The context in which the tracker runs its own tensor operations (crops, softmax, ROI align)
         around these calls: as they are, for a PyTorch net."""

@@ -129,8 +129,6 @@ class SiamRPNTracker:
             raise ValueError(f"{net.spec.name} has stride {net.spec.stride} but the tracking parameters' anchors "
                              f"use total_stride {config.siamrpn.anchors.total_stride}")
         self.net = net.inference().to(self.device, self.dtype)
-        # what the network computes in: this tracker's dtype for torch, the runtime's for an export
-        self.precision = str(getattr(self.net, "precision", self.dtype)).removeprefix("torch.")
         self._geometry_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         # per-target state, set by init()
         self.center: np.ndarray | None = None
@@ -140,6 +138,11 @@ class SiamRPNTracker:
         self.pad_value: np.ndarray | None = None
         self.template_features: torch.Tensor | None = None
         self.head_kernels: tuple[torch.Tensor, ...] | None = None  # the target's folded head (net-specific)
+
+    @property
+    def precision(self) -> str:
+        """What the network computes in: the PyTorch net's dtype, or an exported net's runtime precision."""
+        return self.net.precision
 
     @property
     def params(self) -> SiamRPNParams:
