@@ -282,7 +282,7 @@ class TrackerCore:
             self.get_logger().info(f"half is ignored on {tracker.device} with backend {tracker.backend} (16-bit "
                                    f"inference: float16 on CUDA, bfloat16 on CPUs with AVX512-BF16/AMX on the "
                                    f"torch and openvino backends)")
-        else:
+        elif model.half:   # otherwise the model line at start-up and after a reload says the precision
             self.get_logger().info(f"inference in {tracker.precision} on {tracker.device} ({tracker.backend})")
         return tracker
 
@@ -546,7 +546,8 @@ class TrackerCore:
             self._loaded_model, self._notice = settings.model, ""
             self._model_info = describe(candidate)
             self.get_logger().info(f"reloaded model {self._model_info['arch']} from "
-                                   f"{self._model_info['checkpoint']}, mode {self._model_info['mode']}")
+                                   f"{self._model_info['checkpoint']}, backend {self._model_info['backend']} "
+                                   f"({self._model_info['precision']}), mode {self._model_info['mode']}")
         self._targets += 1
         self._session = Session(target_id=self._targets, image_shape=image_shape,
                                 last_sequence=frame.sequence, frame_id=frame.payload.header.frame_id)
