@@ -58,6 +58,7 @@ setup(
             "dasiamrpn-bench-peers = dasiamrpn_benchmarks.peers:main",
             "dasiamrpn-bench-heldout = dasiamrpn_benchmarks.heldout:main",
             "dasiamrpn-bench-longterm = dasiamrpn_benchmarks.longterm_reappear:main",
+            "dasiamrpn-bench-box-shape = dasiamrpn_benchmarks.box_shape:main",
             "dasiamrpn-bench-eval = dasiamrpn_benchmarks.eval_overhead:main",
             "dasiamrpn-bench-train = dasiamrpn_benchmarks.train_throughput:main",
             "dasiamrpn-bench-ros = dasiamrpn_benchmarks.ros_latency:main",

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from dasiamrpn_training.config import ConfigError, DatasetSpec, TrainConfig, load_config
+from dasiamrpn_training.config import AugmentConfig, ConfigError, DatasetSpec, SamplingConfig, TrainConfig, load_config
 from dasiamrpn_training.datasets import load_tracks
 from dasiamrpn_training.datasets.images import clear_cache
 from dasiamrpn_training.datasets.records import DatasetError
-from dasiamrpn_training.pairs import KINDS, PairDataset, PairError
+from dasiamrpn_training.pairs import KINDS, PairDataset, PairError, _paste_object
 from dasiamrpn_training.prepare import prepare
 from dasiamrpn_training.synthetic import write_sequence_layout
 
@@ -178,6 +178,40 @@ def test_pairs_are_deterministic_and_well_formed(tmp_path):
         if KINDS[s["kind"]].startswith("negative"):
             assert (s["labels"] != 1).all()
     assert {"video_positive", "negative_other_category"} <= kinds
+
+
+def test_pasted_positives_box_the_pasted_object_at_any_aspect(tmp_path):
+    root = write_sequence_layout(tmp_path / "seq", sequences=3, frames=4, size=(320, 240))
+    only_pasted = SamplingConfig(video_positive=0, still_positive=0, negative_other_category=0,
+                                 negative_same_category=0, paste_positive=1, distractor_paste=0)
+    cfg = _cfg(root, sampling=only_pasted, augment=AugmentConfig(flip_prob=0, occluder_prob=0))
+    ds = PairDataset(load_tracks(cfg.datasets[0]), cfg, 200)
+    anchor = ds.targets.anchors[0]
+    aspects, with_positives = [], 0
+    for i in range(60):
+        s = ds[i]
+        assert KINDS[s["kind"]] == "paste_positive"
+        with_positives += int((s["labels"] == 1).any())
+        d = s["deltas"][0].numpy()
+        aspects.append(np.exp(d[2]) * anchor[2] / (np.exp(d[3]) * anchor[3]))
+    # regression targets at the pasted shapes, up to paste_max_aspect (4) either way: beyond the 2.5
+    # of still proposals (the search crop's own stretch is at most 12 % per axis)
+    assert max(aspects) > 3.0 and min(aspects) < 1 / 3.0
+    assert sum(1 / 2 < a < 2 for a in aspects) > 10
+    assert with_positives > 40
+
+
+@pytest.mark.parametrize("ellipse", [False, True])
+def test_paste_object_returns_the_box_of_the_pasted_pixels(ellipse):
+    background = np.zeros((100, 150, 3), np.uint8)
+    obj = np.full((40, 40, 3), 255, np.uint8)
+    scene, box = _paste_object(background, obj, (5, 5, 30, 30), (20.4, 30.6, 61.2, 25.0), ellipse)
+    ys, xs = np.nonzero(scene[:, :, 0])
+    assert tuple(box) == (20, 31, 61, 25)
+    assert (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) == (20, 31, 61, 25)
+    assert background.max() == 0                   # the background image itself is untouched
+    corner_filled = scene[31, 20, 0] > 0
+    assert corner_filled != ellipse
 
 
 def torch_equal(x, y) -> bool:

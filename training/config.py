@@ -62,6 +62,10 @@ class SamplingConfig:
     still_positive: float = 0.25       # one still image, two different augmentations
     negative_other_category: float = 0.15  # template and search from different categories
     negative_same_category: float = 0.15   # same category, a different instance (look-alike distractor)
+    # an object's patch pasted on another photo at a new shape (aspect up to paste_max_aspect either
+    # way) and moved between template and search: the box is the patch's, with visible boundaries
+    paste_positive: float = 0.0
+    paste_max_aspect: float = 4.0
     distractor_paste: float = 0.3      # positives: probability of pasting a same-category look-alike
                                        # next to the target in the search crop (labelled negative)
     template_size: int = 127           # exemplar crop side (network pixels)
@@ -71,17 +75,19 @@ class SamplingConfig:
 
     def __post_init__(self):
         shares = (self.video_positive, self.still_positive, self.negative_other_category,
-                  self.negative_same_category)
+                  self.negative_same_category, self.paste_positive)
         if min(shares) < 0 or sum(shares) <= 0:
             raise ConfigError(f"sampling proportions must be >= 0 and not all 0, got {shares}")
         if not 0 <= self.distractor_paste <= 1:
             raise ConfigError("sampling.distractor_paste must be in [0, 1]")
+        if self.paste_max_aspect < 1:
+            raise ConfigError(f"sampling.paste_max_aspect must be >= 1, got {self.paste_max_aspect}")
 
     @property
     def proportions(self) -> dict[str, float]:
         raw = {"video_positive": self.video_positive, "still_positive": self.still_positive,
                "negative_other_category": self.negative_other_category,
-               "negative_same_category": self.negative_same_category}
+               "negative_same_category": self.negative_same_category, "paste_positive": self.paste_positive}
         total = sum(raw.values())
         return {k: v / total for k, v in raw.items()}
 

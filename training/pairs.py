@@ -9,7 +9,12 @@ ranks, needs no sampler state. Kinds (proportions in ``SamplingConfig``):
   (shift, scale, aspect, rotation, photometric) — the paper's use of detection images;
 * ``negative_other_category``: the search shows an object of another category;
 * ``negative_same_category``: the search shows another instance of the same category (for the
-  registry photographs: a look-alike patch of the same photo). Negatives train the classifier only.
+  registry photographs: a look-alike patch of the same photo). Negatives train the classifier only;
+* ``paste_positive``: an object's patch pasted on another photo at a new shape (any aspect up to
+  ``paste_max_aspect``, a rectangle or an inscribed ellipse), then moved and reshaped a little for
+  the search: the box is exactly the pasted patch, whose boundaries are visible. A random proposal
+  of a still photo has no visible extent, so from still positives alone the regression can only
+  learn a near-square box whatever the target's shape.
 
 Positives may also get a same-category look-alike pasted next to the target (``distractor_paste``),
 labelled negative, so the classifier learns to prefer the template's instance.
@@ -34,12 +39,17 @@ from .datasets.images import read_image
 from .datasets.records import DatasetError, SkipCounter, Track
 from .targets import AnchorTargetBuilder
 
-KINDS = ("video_positive", "still_positive", "negative_other_category", "negative_same_category")
+KINDS = ("video_positive", "still_positive", "negative_other_category", "negative_same_category", "paste_positive")
 MIN_DRAWS_FOR_RATE = 200   # the unusable-item rate is checked after this many draws
 MAX_DRAWS = 20             # attempts to draw a usable pair before giving up on an index
 MIN_SEARCH_BOX = 6.0       # a positive whose target is smaller than this in the search crop is redrawn
 MAX_SEARCH_BOX_FRACTION = 0.9  # ... or larger than this fraction of the crop
 PASTE_MIN_GAP = 0.1        # pasted distractor: IoU with the target below this
+PASTE_SIDE = (0.12, 0.4)   # pasted positive: area-equivalent side, fraction of the background's shorter side
+PASTE_MOVE = 1.0           # ... moves up to this many of its widths/heights between template and search
+PASTE_RESHAPE = 0.15       # ... and changes width and height by exp(U(-r, r)) each
+PASTE_ELLIPSE_PROB = 0.5   # ... masked by the inscribed ellipse instead of the whole rectangle
+PASTE_MAX_FRACTION = 0.9   # ... at most this fraction of the background's width/height
 
 
 class PairError(RuntimeError):
@@ -183,17 +193,18 @@ class PairDataset(Dataset):
         a = idx.frame(rng, t)
         if kind == "still_positive":
             return self._positive(track, a, track, a, rng, still=True)
+        if kind == "paste_positive":
+            return self._paste_positive(track, a, rng)
         other = (idx.other_category(rng, track.category) if kind == "negative_other_category"
                  else idx.same_category(rng, t))
         if other is None:
             return None
         return self._negative(track, a, idx.tracks[other], idx.frame(rng, other), rng)
 
-    def _template(self, track: Track, f: int, rng) -> np.ndarray:
+    def _template(self, image: np.ndarray, box, rng) -> np.ndarray:
         s = self.cfg.sampling
         aug = self.cfg.augment
-        image = read_image(track.frames[f])
-        x, y, w, h = (float(v) for v in track.boxes[f])
+        x, y, w, h = (float(v) for v in box)
         side = context_side(w, h, s.context_amount)
         side *= math.exp(rng.uniform(-aug.template_scale, aug.template_scale))
         shift = rng.uniform(-aug.template_shift, aug.template_shift, 2) * side / s.template_size
@@ -201,11 +212,9 @@ class PairDataset(Dataset):
                               s.template_size, mean_pad(image))
         return crop
 
-    def _search(self, track: Track, f: int, rng, rotate: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    def _search(self, image: np.ndarray, box, rng, rotate: bool) -> tuple[np.ndarray, np.ndarray, float]:
         s = self.cfg.sampling
         aug = self.cfg.augment
-        image = read_image(track.frames[f])
-        box = track.boxes[f]
         x, y, w, h = (float(v) for v in box)
         side = context_side(w, h, s.context_amount) * s.search_size / s.template_size
         side *= math.exp(rng.uniform(-aug.search_scale, aug.search_scale))
@@ -244,8 +253,12 @@ class PairDataset(Dataset):
         }
 
     def _positive(self, zt: Track, zf: int, xt: Track, xf: int, rng, still: bool) -> dict | None:
-        template = self._template(zt, zf, rng)
-        search, box, _ = self._search(xt, xf, rng, rotate=still)
+        template = self._template(read_image(zt.frames[zf]), zt.boxes[zf], rng)
+        search, box, _ = self._search(read_image(xt.frames[xf]), xt.boxes[xf], rng, rotate=still)
+        return self._positive_crops(template, search, box, zt, rng)
+
+    def _positive_crops(self, template: np.ndarray, search: np.ndarray, box: np.ndarray, zt: Track, rng
+                        ) -> dict | None:
         size = self.cfg.sampling.search_size
         if min(box[2], box[3]) < MIN_SEARCH_BOX or max(box[2], box[3]) > MAX_SEARCH_BOX_FRACTION * size:
             return None
@@ -254,9 +267,36 @@ class PairDataset(Dataset):
             search, hard = self._paste_distractor(search, box, zt, rng)
         return self._finish(template, search, box, rng, hard_box=hard)
 
+    def _paste_positive(self, track: Track, f: int, rng) -> dict | None:
+        """``paste_positive``: ``track``'s object at frame ``f`` pasted on another track's image."""
+        idx = self.index
+        b = idx.any_track(rng)
+        background_path = idx.tracks[b].frames[idx.frame(rng, b)]
+        if background_path == track.frames[f]:
+            return None
+        background = read_image(background_path)
+        bh, bw = background.shape[:2]
+        side = rng.uniform(*PASTE_SIDE) * min(bh, bw)
+        log_aspect = math.log(self.cfg.sampling.paste_max_aspect)
+        aspect = math.exp(rng.uniform(-log_aspect, log_aspect))
+        w1, h1 = side * math.sqrt(aspect), side / math.sqrt(aspect)
+        w2, h2 = (v * math.exp(rng.uniform(-PASTE_RESHAPE, PASTE_RESHAPE)) for v in (w1, h1))
+        if max(w1, w2) > PASTE_MAX_FRACTION * bw or max(h1, h2) > PASTE_MAX_FRACTION * bh:
+            return None
+        x1, y1 = rng.uniform(0, bw - w1), rng.uniform(0, bh - h1)
+        x2 = float(np.clip(x1 + (w1 - w2) / 2 + rng.uniform(-PASTE_MOVE, PASTE_MOVE) * w1, 0, bw - w2))
+        y2 = float(np.clip(y1 + (h1 - h2) / 2 + rng.uniform(-PASTE_MOVE, PASTE_MOVE) * h1, 0, bh - h2))
+        ellipse = rng.random() < PASTE_ELLIPSE_PROB
+        obj = read_image(track.frames[f])
+        first, box1 = _paste_object(background, obj, track.boxes[f], (x1, y1, w1, h1), ellipse)
+        second, box2 = _paste_object(background, obj, track.boxes[f], (x2, y2, w2, h2), ellipse)
+        template = self._template(first, box1, rng)
+        search, box, _ = self._search(second, box2, rng, rotate=False)
+        return self._positive_crops(template, search, box, track, rng)
+
     def _negative(self, zt: Track, zf: int, xt: Track, xf: int, rng) -> dict:
-        template = self._template(zt, zf, rng)
-        search, box, _ = self._search(xt, xf, rng, rotate=False)
+        template = self._template(read_image(zt.frames[zf]), zt.boxes[zf], rng)
+        search, box, _ = self._search(read_image(xt.frames[xf]), xt.boxes[xf], rng, rotate=False)
         return self._finish(template, search, None, rng, hard_box=box, negative=True)
 
     def _paste_distractor(self, search: np.ndarray, box: np.ndarray, track: Track, rng
@@ -288,6 +328,26 @@ class PairDataset(Dataset):
                 search[int(py):int(py) + ph, int(px):int(px) + pw] = patch
                 return search, cand
         return search, None
+
+
+def _paste_object(background: np.ndarray, obj: np.ndarray, obj_box, box, ellipse: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of ``background`` with ``obj``'s ``obj_box`` region resized into ``box`` (a rectangle or
+    its inscribed ellipse); returns it and the pasted box (whole pixels)."""
+    x, y = int(round(box[0])), int(round(box[1]))
+    w, h = max(int(round(box[2])), 2), max(int(round(box[3])), 2)
+    h_img, w_img = background.shape[:2]
+    w, h = min(w, w_img - x), min(h, h_img - y)
+    patch = _resize_region(obj, obj_box, w, h)
+    out = background.copy()
+    region = out[y:y + h, x:x + w]
+    if ellipse:
+        mask = np.zeros((h, w), np.uint8)
+        cv2.ellipse(mask, (((w - 1) / 2, (h - 1) / 2), (w, h), 0), 1, -1)
+        region[mask > 0] = patch[mask > 0]
+    else:
+        region[:] = patch
+    return out, np.array([x, y, w, h], np.float32)
 
 
 def _resize_region(image: np.ndarray, box, width: int, height: int) -> np.ndarray:
