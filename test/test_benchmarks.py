@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import numpy as np
 import pytest
 from pathlib import Path
 
@@ -83,3 +84,33 @@ def test_vanish_and_reappear_benchmark(tmp_path, model, reacquired):
     assert longterm["per_sequence"]["builtin_reappear"]["frames_to_reacquire"] is not None
     assert longterm["f_score"] > dasiam["f_score"]
     assert (tmp_path / "lt" / "longterm.png").stat().st_size > 10_000
+
+
+def test_box_shape_summary_tells_a_shape_aware_regression_from_a_shape_blind_one():
+    from dasiamrpn_benchmarks.box_shape import shape_summary
+    given = np.array([[20.0, 80.0], [40.0, 40.0], [80.0, 20.0], [30.0, 60.0]])
+    kept = shape_summary(given, given * 1.1)
+    assert kept["aspect_slope"] == pytest.approx(1.0) and kept["aspect_log_error"] == pytest.approx(0.0, abs=1e-12)
+    assert kept["area_log_error"] == pytest.approx(2 * np.log(1.1))
+    square = np.sqrt(given.prod(axis=1, keepdims=True)).repeat(2, axis=1)   # same area, aspect 1
+    blind = shape_summary(given, square)
+    assert blind["aspect_slope"] == pytest.approx(0.0, abs=1e-12) and blind["area_log_error"] == pytest.approx(0.0)
+    assert blind["aspect_log_error"] == pytest.approx(np.mean(np.abs(np.log(given[:, 0] / given[:, 1]))))
+
+
+def test_box_shape_benchmark_on_the_bundled_models(tmp_path):
+    """dasiamrpn-bench-box-shape on two photos inside the scikit-learn wheel: every pasted object is
+    measured, and the table and JSON agree."""
+    cfg = tmp_path / "photos.yaml"
+    cfg.write_text("arch: SiamRPNcompact\ndatasets: [{kind: photos}]\n"
+                   "validation: {synthetic_photos: [sklearn/flower, sklearn/china]}\n")
+    weights = REPO / "dasiamrpn_core" / "weights"
+    out = run("box_shape", str(weights / "siamrpn_lite0.pth"), str(weights / "siamrpn_compact.pth"),
+              "--config", str(cfg), "--json", str(tmp_path / "b.json"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "b.json").read_text())
+    for name, r in report.items():
+        assert r["samples"] == 56 and len(r["per_aspect"]) == 7
+        assert f"{r['aspect_slope']:12.2f}" in out.stdout
+    bad = run("box_shape", str(weights / "siamrpn_lite0.pth"), "--config", str(tmp_path / "none.yaml"), cwd=tmp_path)
+    assert bad.returncode == 2 and "none.yaml" in bad.stderr
