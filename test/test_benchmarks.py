@@ -59,15 +59,16 @@ def test_ros_latency_benchmark_runs_a_real_node(tmp_path):
     assert report["node"]["track_ms"] > 0 and report["node"]["latency_ms"] >= report["node"]["track_ms"]
 
 
-@pytest.mark.parametrize("model, reacquired", [("siamrpn_compact.pth", 2), ("siamrpn_lite0.pth", 1)],
+@pytest.mark.parametrize("model, reacquired", [("siamrpn_compact.pth", ("builtin_reappear", "reappear_000")),
+                                             ("siamrpn_lite0.pth", ("builtin_reappear",))],
                          ids=["compact", "lite_default"])
 def test_vanish_and_reappear_benchmark(tmp_path, model, reacquired):
     """dasiamrpn-bench-longterm on the built-in sequence and one synthetic one made from a photo inside
     the scikit-learn wheel (the shipped recipe's held-out photos need Debian's opencv-doc): with either
-    bundled model `longterm` re-acquires the target after it comes back (the compact model in both
-    sequences, the default Lite0 model in the built-in one: its whole-image search does not find the
-    synthetic target again, model card) and stops claiming `tracking` while it is gone, where
-    `dasiamrpn` keeps a confident box on the background."""
+    bundled model `longterm` stops claiming `tracking` while the target is gone and re-acquires it
+    after it comes back (the compact model in both sequences, the default Lite0 model in the built-in
+    one: on the synthetic one its score on the background stays above the failure threshold, so it
+    never searches, model card), where `dasiamrpn` keeps a confident box on the background."""
     cfg = tmp_path / "photos.yaml"
     cfg.write_text("arch: SiamRPNcompact\ndatasets: [{kind: photos}]\n"
                    "validation: {synthetic_photos: [sklearn/flower, sklearn/china]}\n")
@@ -79,8 +80,10 @@ def test_vanish_and_reappear_benchmark(tmp_path, model, reacquired):
     assert report["sequences"] == ["builtin_reappear", "reappear_000"]
     dasiam, longterm = report["modes"]["dasiamrpn"], report["modes"]["longterm"]
     assert dasiam["mean_absent_claimed_tracking"] == 1.0
-    assert longterm["mean_absent_claimed_tracking"] < 0.5
-    assert longterm["reacquired"] == reacquired and longterm["mean_auc"] > dasiam["mean_auc"] + 0.2
+    per_sequence = longterm["per_sequence"]
+    assert all(per_sequence[name]["absent_claimed_tracking"] < 0.5 for name in reacquired)
+    assert longterm["reacquired"] == len(reacquired) and longterm["mean_auc"] > dasiam["mean_auc"] + 0.2
+    assert all(per_sequence[name]["iou_after_return"] >= 0.5 for name in reacquired)
     assert longterm["per_sequence"]["builtin_reappear"]["frames_to_reacquire"] is not None
     assert longterm["f_score"] > dasiam["f_score"]
     assert (tmp_path / "lt" / "longterm.png").stat().st_size > 10_000
@@ -109,7 +112,7 @@ def test_box_shape_benchmark_on_the_bundled_models(tmp_path):
               "--config", str(cfg), "--json", str(tmp_path / "b.json"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "b.json").read_text())
-    for name, r in report.items():
+    for r in report.values():
         assert r["samples"] == 56 and len(r["per_aspect"]) == 7
         assert f"{r['aspect_slope']:12.2f}" in out.stdout
     bad = run("box_shape", str(weights / "siamrpn_lite0.pth"), "--config", str(tmp_path / "none.yaml"), cwd=tmp_path)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dasiamrpn_core import TrackResult, load_tracker
+from dasiamrpn_core import COMPACT_CHECKPOINT, TrackResult, load_tracker
 from dasiamrpn_core.roi_align import roi_align, roi_align_reference
 
 
@@ -92,12 +92,14 @@ def test_dasiamrpn_equals_siamrpn_without_distractors(model_path, demo_seq):
     assert aware.distractor_sum is None
 
 
-def test_distractors_are_learned_and_change_the_ranking(model_path, demo_seq):
+def test_distractors_are_learned_and_change_the_ranking(demo_seq):
     """With thresholds every other proposal passes, distractors are learned on real frames, the memory
     moves every frame (Eq. 4; its exact update is pinned in test_core_behaviour.py) and the re-ranking
-    changes some choice of the RPN."""
-    plain = load_tracker(model_path, device="cpu", mode="siamrpn")
-    aware = load_tracker(model_path, device="cpu", mode="dasiamrpn", distractor_threshold=0.0,
+    changes some choice of the RPN. The compact model: the default model's RPN choice on the synthetic
+    demo frames is so far ahead of every other proposal that even this re-ranking keeps it (on the
+    shared Jogging clip it does change choices, model card)."""
+    plain = load_tracker(COMPACT_CHECKPOINT, device="cpu", mode="siamrpn")
+    aware = load_tracker(COMPACT_CHECKPOINT, device="cpu", mode="dasiamrpn", distractor_threshold=0.0,
                          distractor_exclusion_iou=1.0, alpha_hat=0.5, rerank_weight=1.0)
     for t in (plain, aware):
         t.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
