@@ -115,5 +115,8 @@ def test_box_shape_benchmark_on_the_bundled_models(tmp_path):
     for r in report.values():
         assert r["samples"] == 56 and len(r["per_aspect"]) == 7
         assert f"{r['aspect_slope']:12.2f}" in out.stdout
+    # the default model keeps the target's shape (0.90 here); the compact model returns a squarer box (0.26)
+    lite, compact = (report[str(weights / name)]["aspect_slope"] for name in ("siamrpn_lite0.pth", "siamrpn_compact.pth"))
+    assert lite > 0.7 and compact < 0.5
     bad = run("box_shape", str(weights / "siamrpn_lite0.pth"), "--config", str(tmp_path / "none.yaml"), cwd=tmp_path)
     assert bad.returncode == 2 and "none.yaml" in bad.stderr
