@@ -11,7 +11,7 @@ import pytest
 from dasiamrpn_training.config import AugmentConfig, ConfigError, DatasetSpec, SamplingConfig, TrainConfig, load_config
 from dasiamrpn_training.datasets import load_tracks
 from dasiamrpn_training.datasets.images import clear_cache
-from dasiamrpn_training.datasets.records import DatasetError
+from dasiamrpn_training.datasets.records import DatasetError, Track
 from dasiamrpn_training.pairs import KINDS, PairDataset, PairError, _paste_object
 from dasiamrpn_training.prepare import prepare
 from dasiamrpn_training.synthetic import write_sequence_layout
@@ -199,6 +199,39 @@ def test_pasted_positives_box_the_pasted_object_at_any_aspect(tmp_path):
     assert max(aspects) > 3.0 and min(aspects) < 1 / 3.0
     assert sum(1 / 2 < a < 2 for a in aspects) > 10
     assert with_positives > 40
+
+
+def test_pasted_positives_label_where_the_object_is_in_the_search(tmp_path):
+    """Two photos, each a flat background with a differently coloured object (red on grey, green on
+    blue): in every pasted pair the search crop's target box is centred on object colour, and the
+    template's centre shows it too."""
+    tracks = []
+    for name, background, colour in (("a", (90, 90, 90), (0, 0, 255)), ("b", (200, 0, 0), (0, 200, 0))):
+        image = np.full((240, 320, 3), background, np.uint8)
+        image[60:140, 100:160] = colour
+        cv2.imwrite(str(tmp_path / f"{name}.png"), image)
+        tracks.append(Track("photos", name, name, (str(tmp_path / f"{name}.png"),),
+                            np.array([[100, 60, 60, 80]], np.float32), still=True))
+    only_pasted = SamplingConfig(video_positive=0, still_positive=0, negative_other_category=0,
+                                 negative_same_category=0, paste_positive=1, distractor_paste=0)
+    cfg = TrainConfig(sampling=only_pasted, augment=AugmentConfig(flip_prob=0, occluder_prob=0, grayscale_prob=0,
+                                                                  color_prob=0, blur_prob=0, motion_blur_prob=0))
+    ds = PairDataset(tracks, cfg, 100)
+    anchor = ds.targets.anchors[0]
+    c = cfg.sampling.search_size / 2
+
+    def is_object(pixel) -> bool:   # red or green, not grey or blue
+        b_, g, r = (int(v) for v in pixel)
+        return max(r, g) > b_ + 60 and abs(r - g) > 60
+
+    for i in range(30):
+        s = ds[i]
+        d = s["deltas"][0].numpy()
+        cx, cy = d[0] * anchor[2] + anchor[0] + c, d[1] * anchor[3] + anchor[1] + c
+        search = s["search"].numpy().transpose(1, 2, 0)
+        template = s["template"].numpy().transpose(1, 2, 0)
+        assert is_object(search[int(cy), int(cx)]), i
+        assert is_object(template[63, 63]), i
 
 
 @pytest.mark.parametrize("ellipse", [False, True])
