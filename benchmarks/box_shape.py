@@ -30,6 +30,7 @@ from dasiamrpn_core.evaluation.errors import DatasetError
 from dasiamrpn_training.config import ConfigError, load_config
 from dasiamrpn_training.datasets.images import read_image
 from dasiamrpn_training.datasets.photos import registry_photos
+from dasiamrpn_training.pairs import paste_patch
 
 ASPECTS = (0.25, 0.4, 0.625, 1.0, 1.6, 2.5, 4.0)   # width / height of the pasted object
 SIDES = (40.0, 80.0)                               # its area-equivalent side, pixels
@@ -46,14 +47,7 @@ def pasted_scene(background: np.ndarray, source: np.ndarray, aspect: float, side
     x, y = int(rng.integers(0, bw - w)), int(rng.integers(0, bh - h))
     sx, sy = int(rng.integers(0, max(sw - sw // 3, 1))), int(rng.integers(0, max(sh - sh // 3, 1)))
     patch = cv2.resize(source[sy:sy + sh // 3, sx:sx + sw // 3], (w, h), interpolation=cv2.INTER_AREA)
-    scene = background.copy()
-    if ellipse:
-        mask = np.zeros((h, w), np.uint8)
-        cv2.ellipse(mask, (((w - 1) / 2, (h - 1) / 2), (w, h), 0), 1, -1)
-        scene[y:y + h, x:x + w][mask > 0] = patch[mask > 0]
-    else:
-        scene[y:y + h, x:x + w] = patch
-    return scene, (float(x), float(y), float(w), float(h))
+    return paste_patch(background, patch, x, y, ellipse), (float(x), float(y), float(w), float(h))
 
 
 def regressed_size(tracker, scene: np.ndarray, box) -> tuple[float, float] | None:

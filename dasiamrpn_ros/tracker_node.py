@@ -146,10 +146,7 @@ class TrackerCore:
         self._applied_thresholds: Thresholds = self._settings.thresholds
         self._notice = ""
         self._model_info = describe(self._tracker)
-        self.get_logger().info(
-            f"model {self._model_info['arch']} from {self._model_info['checkpoint']} on "
-            f"{self._model_info['device']}, backend {self._model_info['backend']} ({self._model_info['precision']}), "
-            f"mode {self._model_info['mode']}")
+        self.get_logger().info(_model_line(self._model_info))
 
     def _made(self, destroy: Callable[[Any], Any], entity):
         self._entities.append((destroy, entity))
@@ -545,9 +542,7 @@ class TrackerCore:
         if reloaded:
             self._loaded_model, self._notice = settings.model, ""
             self._model_info = describe(candidate)
-            self.get_logger().info(f"reloaded model {self._model_info['arch']} from "
-                                   f"{self._model_info['checkpoint']}, backend {self._model_info['backend']} "
-                                   f"({self._model_info['precision']}), mode {self._model_info['mode']}")
+            self.get_logger().info(f"reloaded {_model_line(self._model_info)}")
         self._targets += 1
         self._session = Session(target_id=self._targets, image_shape=image_shape,
                                 last_sequence=frame.sequence, frame_id=frame.payload.header.frame_id)
@@ -677,6 +672,12 @@ class LifecycleTrackerNode(TrackerCore, LifecycleNode):
         self._cleanup()
         self._process_stop.set()   # the main thread then shuts down and exits 0
         return TransitionCallbackReturn.SUCCESS
+
+
+def _model_line(info: dict) -> str:
+    """The log line that says which model runs where and how (``describe``'s fields)."""
+    return (f"model {info['arch']} from {info['checkpoint']} on {info['device']}, backend {info['backend']} "
+            f"({info['precision']}), mode {info['mode']}")
 
 
 def _answer_help(argv: Sequence[str], prog: str) -> None:

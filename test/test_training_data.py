@@ -180,11 +180,13 @@ def test_pairs_are_deterministic_and_well_formed(tmp_path):
     assert {"video_positive", "negative_other_category"} <= kinds
 
 
+ONLY_PASTED = SamplingConfig(video_positive=0, still_positive=0, negative_other_category=0,
+                             negative_same_category=0, paste_positive=1, distractor_paste=0)
+
+
 def test_pasted_positives_box_the_pasted_object_at_any_aspect(tmp_path):
     root = write_sequence_layout(tmp_path / "seq", sequences=3, frames=4, size=(320, 240))
-    only_pasted = SamplingConfig(video_positive=0, still_positive=0, negative_other_category=0,
-                                 negative_same_category=0, paste_positive=1, distractor_paste=0)
-    cfg = _cfg(root, sampling=only_pasted, augment=AugmentConfig(flip_prob=0, occluder_prob=0))
+    cfg = _cfg(root, sampling=ONLY_PASTED, augment=AugmentConfig(flip_prob=0, occluder_prob=0))
     ds = PairDataset(load_tracks(cfg.datasets[0]), cfg, 200)
     anchor = ds.targets.anchors[0]
     aspects, with_positives = [], 0
@@ -212,9 +214,7 @@ def test_pasted_positives_label_where_the_object_is_in_the_search(tmp_path):
         cv2.imwrite(str(tmp_path / f"{name}.png"), image)
         tracks.append(Track("photos", name, name, (str(tmp_path / f"{name}.png"),),
                             np.array([[100, 60, 60, 80]], np.float32), still=True))
-    only_pasted = SamplingConfig(video_positive=0, still_positive=0, negative_other_category=0,
-                                 negative_same_category=0, paste_positive=1, distractor_paste=0)
-    cfg = TrainConfig(sampling=only_pasted, augment=AugmentConfig(flip_prob=0, occluder_prob=0, grayscale_prob=0,
+    cfg = TrainConfig(sampling=ONLY_PASTED, augment=AugmentConfig(flip_prob=0, occluder_prob=0, grayscale_prob=0,
                                                                   color_prob=0, blur_prob=0, motion_blur_prob=0))
     ds = PairDataset(tracks, cfg, 100)
     anchor = ds.targets.anchors[0]

@@ -338,7 +338,14 @@ def _paste_object(background: np.ndarray, obj: np.ndarray, obj_box, box, ellipse
     w, h = max(int(round(box[2])), 2), max(int(round(box[3])), 2)
     h_img, w_img = background.shape[:2]
     w, h = min(w, w_img - x), min(h, h_img - y)
-    patch = _resize_region(obj, obj_box, w, h)
+    pasted = paste_patch(background, _resize_region(obj, obj_box, w, h), x, y, ellipse)
+    return pasted, np.array([x, y, w, h], np.float32)
+
+
+def paste_patch(background: np.ndarray, patch: np.ndarray, x: int, y: int, ellipse: bool) -> np.ndarray:
+    """A copy of ``background`` with ``patch`` at column ``x``, row ``y``: the whole rectangle, or
+    only its inscribed ellipse."""
+    h, w = patch.shape[:2]
     out = background.copy()
     region = out[y:y + h, x:x + w]
     if ellipse:
@@ -347,7 +354,7 @@ def _paste_object(background: np.ndarray, obj: np.ndarray, obj_box, box, ellipse
         region[mask > 0] = patch[mask > 0]
     else:
         region[:] = patch
-    return out, np.array([x, y, w, h], np.float32)
+    return out
 
 
 def _resize_region(image: np.ndarray, box, width: int, height: int) -> np.ndarray:
