@@ -25,6 +25,17 @@ class SiamRPNParams:
     adaptive_instance_size: int = 287   # the search crop used by `adaptive` for small targets
     adaptive_area_ratio: float = 0.004  # "small target": w*h / image area below this
     min_size: float = 10.0              # final clip of the box size, pixels
+    # weight of the template similarity added to every anchor's windowed score: the cosine of the
+    # template's backbone features with the search features at that anchor's position (the f(z, p)
+    # of DaSiamRPN's Eq. 3, evaluated densely over the response map, in every mode). 0 = the
+    # original's score (the official presets); the bundled files store the values searched for them
+    # on held-out data (model card)
+    similarity_weight: float = 0.0
+    # side, in feature cells, of the central part of the template features compared (0 = all of
+    # them): with context_amount 0.5 the target fills the central half of the template crop, so 4
+    # of the lite net's 8 cells compare the target itself and not its surroundings; k - cells must
+    # be even (a centred crop)
+    similarity_cells: int = 0
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
 
     @property

@@ -240,6 +240,12 @@ class SiamRPNTracker:
         penalty = np.exp(-(r_c * s_c - 1.) * p.penalty_k)
         pscore = penalty * score
         pscore = pscore * (1 - window_influence) + window * window_influence
+        if p.similarity_weight:
+            similarity = template_similarity(x_f, self.template_features, p.similarity_cells)
+            if similarity.size * p.anchors.anchor_num != pscore.size:
+                raise ValueError(f"template similarity map of {similarity.size} cells does not match the "
+                                 f"{pscore.size // p.anchors.anchor_num} of the response map")
+            pscore = pscore + p.similarity_weight * np.tile(similarity, p.anchors.anchor_num)
         # a diverged network output (overflowing exp) must never be selected; a no-op when all
         # outputs are finite, so the original's numbers are unchanged
         pscore[~(np.isfinite(boxes).all(axis=0) & np.isfinite(pscore))] = -np.inf
@@ -282,6 +288,32 @@ class SiamRPNTracker:
         """HWC uint8 crop -> (1, 3, H, W) float tensor in channels-last layout (no reordering copy)."""
         t = torch.from_numpy(patch).to(self.device)
         return t.permute(2, 0, 1).unsqueeze(0).to(self.dtype)
+
+
+def template_similarity(search_features: torch.Tensor, template_features: torch.Tensor,
+                        cells: int = 0) -> np.ndarray:
+    """Cosine similarity of the template features (1, C, k, k) with every k x k window of the search
+    features (1, C, S, S), flattened row-major: (S - k + 1)^2 values in [-1, 1], one per response-map
+    cell (template and search features are offset alike, so window i is centred on score cell i).
+
+    ``cells`` > 0 compares only the central ``cells`` x ``cells`` part of the template with the
+    central part of each window (the target without its context); ``k - cells`` must be even.
+    """
+    x = search_features.float()
+    t = template_features.float()
+    k = t.shape[-1]
+    offset = 0
+    if cells:
+        if not 0 < cells <= k or (k - cells) % 2:
+            raise ValueError(f"similarity_cells {cells} must be at most the template's {k} feature cells "
+                             f"and differ from it by an even number (a centred crop)")
+        offset = (k - cells) // 2
+        t = t[:, :, offset:offset + cells, offset:offset + cells]
+    dot = F.conv2d(x, t)
+    window_norm = F.conv2d(x.pow(2).sum(1, keepdim=True), torch.ones_like(t[:, :1])).clamp_min(1e-12).sqrt()
+    cosine = (dot / (window_norm * t.norm().clamp_min(1e-12)))[0, 0]
+    side = x.shape[-1] - k + 1
+    return cosine[offset:offset + side, offset:offset + side].flatten().cpu().numpy().astype(np.float64)
 
 
 def _change(r):

@@ -343,3 +343,81 @@ def test_recovery_compares_the_similarity_with_its_running_average(model_path):
     tracker.features = pattern[None, :, None, None].expand(1, c, 24, 24).clone()
     tracker.scores = [0.95, 0.95]
     assert [tracker.track(IMAGE).state for _ in range(2)] == ["searching", "searching"]
+
+
+# -- the dense template similarity (similarity_weight, similarity_cells) ---------------------------
+
+def _naive_similarity(search: torch.Tensor, template: torch.Tensor, cells: int) -> np.ndarray:
+    """Cosine of the (central ``cells`` of the) template with each window, one window at a time."""
+    k = template.shape[-1]
+    o = (k - cells) // 2 if cells else 0
+    c = cells or k
+    t = template[0, :, o:o + c, o:o + c].flatten()
+    side = search.shape[-1] - k + 1
+    return np.array([float(F.cosine_similarity(search[0, :, i + o:i + o + c, j + o:j + o + c].flatten(), t, dim=0))
+                     for i in range(side) for j in range(side)])
+
+
+@pytest.mark.parametrize("cells", [0, 4, 6])
+def test_template_similarity_is_the_cosine_of_each_window_with_the_template(cells):
+    """One value per response-map cell (window i covers search cells i..i+k-1, as the head's
+    correlation), the central ``cells`` of the template against the central part of each window."""
+    from dasiamrpn_core.tracker import template_similarity
+    gen = torch.Generator().manual_seed(3)
+    search = torch.randn(1, 16, 16, 16, generator=gen)
+    template = torch.randn(1, 16, 8, 8, generator=gen)
+    got = template_similarity(search, template, cells)
+    assert got.shape == (81,)
+    np.testing.assert_allclose(got, _naive_similarity(search, template, cells), atol=1e-5)
+
+
+def test_the_central_similarity_finds_the_target_whatever_its_surroundings():
+    """A template whose central 4x4 cells are copied from the search window at cell (2, 6) and whose
+    surroundings are unrelated: the central similarity is 1 there and lower elsewhere, the full
+    template's similarity is not."""
+    from dasiamrpn_core.tracker import template_similarity
+    gen = torch.Generator().manual_seed(4)
+    search = torch.randn(1, 16, 16, 16, generator=gen)
+    template = torch.randn(1, 16, 8, 8, generator=gen)
+    template[:, :, 2:6, 2:6] = search[:, :, 2 + 2:2 + 6, 6 + 2:6 + 6]
+    central, full = template_similarity(search, template, 4), template_similarity(search, template)
+    assert int(np.argmax(central)) == 2 * 9 + 6 and central.max() == pytest.approx(1.0, abs=1e-5)
+    assert np.sort(central)[-2] < 0.6 and full.max() < 0.6
+
+
+@pytest.mark.parametrize("cells", [5, 9, -2])
+def test_similarity_cells_must_be_a_centred_crop_of_the_template(cells):
+    from dasiamrpn_core.tracker import template_similarity
+    with pytest.raises(ValueError, match=f"similarity_cells {cells} must be at most the template's 8"):
+        template_similarity(torch.zeros(1, 4, 16, 16), torch.ones(1, 4, 8, 8), cells)
+
+
+@pytest.mark.parametrize("checkpoint", ["lite", "compact"])
+def test_similarity_weight_adds_the_weighted_similarity_to_every_anchor_score(demo_seq, checkpoint):
+    """The selection score of every anchor (5 per cell) gains weight x the similarity of its cell,
+    on both nets (stride 16 with 8x8 template features, stride 8 with 6x6: the similarity map and
+    the response map have the same size); weight 0 leaves the original's score untouched."""
+    from dasiamrpn_core.tracker import template_similarity
+    path = LITE_CHECKPOINT if checkpoint == "lite" else COMPACT_CHECKPOINT
+    cells = 4 if checkpoint == "lite" else 2
+    outputs = {}
+    for weight in (0.0, 0.7):
+        tracker = load_tracker(path, device="cpu", mode="siamrpn", similarity_weight=weight, similarity_cells=cells)
+        tracker.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+        outputs[weight] = tracker._search(demo_seq.frames[1], tracker.center, tracker.instance_size,
+                                          tracker.params.window_influence)
+    plain, weighted = outputs[0.0], outputs[0.7]
+    similarity = template_similarity(weighted.features, tracker.template_features, cells)
+    anchors = tracker.params.anchors.anchor_num
+    assert similarity.size * anchors == plain.pscore.size
+    np.testing.assert_allclose(weighted.pscore - plain.pscore, 0.7 * np.tile(similarity, anchors), atol=1e-6)
+    assert np.ptp(similarity) > 0.3
+
+
+def test_bundled_default_stores_its_held_out_similarity_parameters():
+    """The default file carries the similarity parameters chosen for it on held-out data (model card);
+    the official presets and the compact file keep the original's score (weight 0)."""
+    default, compact = load_checkpoint(LITE_CHECKPOINT).params, load_checkpoint(COMPACT_CHECKPOINT).params
+    assert (default.similarity_weight, default.similarity_cells) == (0.5, 6)
+    assert compact.similarity_weight == 0.0
+    assert load_tracker(device="cpu").params.similarity_weight == 0.5

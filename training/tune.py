@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     params, log = coordinate_search(net, params, tracks, grid, args.mode or cfg.export.tune_mode,
                                     cfg.validation.max_frames)
     metadata = dict(base_meta)
+    if "tracking_tuning" in metadata:  # a re-tuned file keeps the searches that set its other parameters
+        metadata["tracking_tuning_history"] = [*metadata.get("tracking_tuning_history", []),
+                                               metadata["tracking_tuning"]]
     metadata["tracking_tuning"] = {"sequences": [t.name for t in tracks], "mode": args.mode or cfg.export.tune_mode,
                                    "best": log and max(log, key=lambda r: r["mean_auc"]),
                                    "evaluations": log, "seconds": round(time.time() - t0, 1)}
