@@ -31,10 +31,11 @@ class SiamRPNParams:
     # original's score (the official presets); the bundled files store the values searched for them
     # on held-out data (model card)
     similarity_weight: float = 0.0
-    # side, in feature cells, of the central part of the template features compared (0 = all of
-    # them): with context_amount 0.5 the target fills the central half of the template crop, so 4
-    # of the lite net's 8 cells compare the target itself and not its surroundings; k - cells must
-    # be even (a centred crop)
+    # side, in feature cells, of the central part of the template features that f(z, p) compares
+    # (0 = all of them), for the dense term above and for the ROI features of the distractor-aware
+    # re-ranking (Eq. 3, both terms) and the long-term similarity tests: one f everywhere. With
+    # context_amount 0.5 the target fills the central half of the template crop (4 of the lite
+    # net's 8 cells); k - cells must be even (a centred crop). Fixed for a target at init()
     similarity_cells: int = 0
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
 

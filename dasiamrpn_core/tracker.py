@@ -137,6 +137,7 @@ class SiamRPNTracker:
         self.instance_size: int | None = None
         self.pad_value: np.ndarray | None = None
         self.template_features: torch.Tensor | None = None
+        self.similarity_cells = 0   # the part of the template f(z, p) compares, fixed at init
         self.head_kernels: tuple[torch.Tensor, ...] | None = None  # the target's folded head (net-specific)
 
     @property
@@ -172,6 +173,7 @@ class SiamRPNTracker:
         self.center = np.array([x + w / 2.0, y + h / 2.0])
         self.size = np.array([w, h])
         self.image_shape = image.shape[:2]
+        self.similarity_cells = p.similarity_cells
         small = (w * h) / float(image.shape[0] * image.shape[1]) < p.adaptive_area_ratio
         self.instance_size = p.adaptive_instance_size if (p.adaptive and small) else p.instance_size
         avg_chans = np.mean(image, axis=(0, 1))
@@ -241,7 +243,7 @@ class SiamRPNTracker:
         pscore = penalty * score
         pscore = pscore * (1 - window_influence) + window * window_influence
         if p.similarity_weight:
-            similarity = template_similarity(x_f, self.template_features, p.similarity_cells)
+            similarity = template_similarity(x_f, self.template_features, self.similarity_cells)
             if similarity.size * p.anchors.anchor_num != pscore.size:
                 raise ValueError(f"template similarity map of {similarity.size} cells does not match the "
                                  f"{pscore.size // p.anchors.anchor_num} of the response map")
@@ -290,6 +292,19 @@ class SiamRPNTracker:
         return t.permute(2, 0, 1).unsqueeze(0).to(self.dtype)
 
 
+def central_cells(features: torch.Tensor, cells: int) -> torch.Tensor:
+    """The central ``cells`` x ``cells`` part of (..., k, k) features (all of them for 0): the part of
+    a template-sized window that f(z, p) compares (``SiamRPNParams.similarity_cells``)."""
+    k = features.shape[-1]
+    if not cells:
+        return features
+    if not 0 < cells <= k or (k - cells) % 2:
+        raise ValueError(f"similarity_cells {cells} must be at most the template's {k} feature cells "
+                         f"and differ from it by an even number (a centred crop)")
+    offset = (k - cells) // 2
+    return features[..., offset:offset + cells, offset:offset + cells]
+
+
 def template_similarity(search_features: torch.Tensor, template_features: torch.Tensor,
                         cells: int = 0) -> np.ndarray:
     """Cosine similarity of the template features (1, C, k, k) with every k x k window of the search
@@ -300,15 +315,9 @@ def template_similarity(search_features: torch.Tensor, template_features: torch.
     central part of each window (the target without its context); ``k - cells`` must be even.
     """
     x = search_features.float()
-    t = template_features.float()
-    k = t.shape[-1]
-    offset = 0
-    if cells:
-        if not 0 < cells <= k or (k - cells) % 2:
-            raise ValueError(f"similarity_cells {cells} must be at most the template's {k} feature cells "
-                             f"and differ from it by an even number (a centred crop)")
-        offset = (k - cells) // 2
-        t = t[:, :, offset:offset + cells, offset:offset + cells]
+    k = template_features.shape[-1]
+    t = central_cells(template_features.float(), cells)
+    offset = (k - t.shape[-1]) // 2
     dot = F.conv2d(x, t)
     window_norm = F.conv2d(x.pow(2).sum(1, keepdim=True), torch.ones_like(t[:, :1])).clamp_min(1e-12).sqrt()
     cosine = (dot / (window_norm * t.norm().clamp_min(1e-12)))[0, 0]
@@ -350,7 +359,8 @@ class DaSiamRPNTracker(SiamRPNTracker):
         super()._on_init()
         self.distractor_sum: torch.Tensor | None = None
         self.distractor_weight: float = 0.0
-        self.template_unit = F.normalize(self.template_features.float().flatten(1), dim=1)[0]
+        self.template_unit = F.normalize(
+            central_cells(self.template_features.float(), self.similarity_cells).flatten(1), dim=1)[0]
 
     def _select(self, out: SearchOutput) -> int:
         return self._distractor_aware_select(out, learn=True)
@@ -407,11 +417,13 @@ class DaSiamRPNTracker(SiamRPNTracker):
             self.distractor_weight = (1 - beta) * self.distractor_weight + beta * frame_weight
 
     def _proposal_features(self, out: SearchOutput, idx: np.ndarray) -> torch.Tensor:
-        """L2-normalised ROI-align features (K, C*k*k) of proposals, at the template feature size.
+        """L2-normalised ROI-align features (K, C*c*c) of proposals, at the template feature size.
 
         A proposal centred ``dx`` crop pixels from the crop centre sits at feature coordinate
         ``Sx / 2 + dx / stride``; the region is the template's context window (``exemplar_size``
-        crop pixels = ``k`` feature cells).
+        crop pixels = ``k`` feature cells), of which the central ``similarity_cells`` (c; all k for
+        0) are kept, as of the template (``template_unit``): one f(z, p) for Eq. 3, the dense term
+        and the long-term tests.
         """
         x_f = out.features[0].float()
         k = self.template_features.shape[-1]
@@ -421,8 +433,8 @@ class DaSiamRPNTracker(SiamRPNTracker):
         cy = centre + out.boxes[1, idx].astype(np.float64) / stride
         rois = torch.as_tensor(np.stack([cx - k / 2, cy - k / 2, cx + k / 2, cy + k / 2], axis=1),
                                dtype=x_f.dtype, device=x_f.device)
-        feats = roi_align(x_f, rois, k, self.config.distractor.roi_sampling_ratio).flatten(1)
-        return F.normalize(feats, dim=1)
+        feats = roi_align(x_f, rois, k, self.config.distractor.roi_sampling_ratio)
+        return F.normalize(central_cells(feats, self.similarity_cells).flatten(1), dim=1)
 
 
 class LongTermTracker(DaSiamRPNTracker):

@@ -118,8 +118,9 @@ def _patch_map(c: int, k: int, stride: int, patterns: dict[int, torch.Tensor], s
                                                               (0.25, 0.0, "twin")])
 def test_rerank_prefers_the_target_to_a_look_alike_of_the_distractor(model_path, rerank_weight, alpha_hat,
                                                                      chosen):
+    # nothing learned here; f compares whole template-sized windows (the hand-built features below)
     tracker = load_tracker(model_path, device="cpu", mode="dasiamrpn", rerank_weight=rerank_weight,
-                           alpha_hat=alpha_hat, distractor_threshold=1.0)   # nothing learned here
+                           alpha_hat=alpha_hat, distractor_threshold=1.0, similarity_cells=0)
     tracker.init(IMAGE, BOX)
     c, k = tracker.template_features.shape[1], tracker.template_features.shape[-1]
     stride = tracker.params.anchors.total_stride
@@ -152,6 +153,7 @@ class ScriptedLongTerm(LongTermTracker):
         self.scores = list(scores)
         self.searches: list[tuple[tuple[float, float], int, float]] = []
         c = self.template_features.shape[1]
+        self.similarity_cells = 0   # f compares whole template-sized windows of the scripted features
         self.template_features = torch.ones_like(self.template_features)
         self.template_unit = F.normalize(self.template_features.flatten(1), dim=1)[0]
         self.features = torch.ones(1, c, 24, 24)
@@ -418,6 +420,27 @@ def test_bundled_default_stores_its_held_out_similarity_parameters():
     """The default file carries the similarity parameters chosen for it on held-out data (model card);
     the official presets and the compact file keep the original's score (weight 0)."""
     default, compact = load_checkpoint(LITE_CHECKPOINT).params, load_checkpoint(COMPACT_CHECKPOINT).params
-    assert (default.similarity_weight, default.similarity_cells) == (0.5, 6)
+    assert (default.similarity_weight, default.similarity_cells) == (1.0, 4)
     assert compact.similarity_weight == 0.0
-    assert load_tracker(device="cpu").params.similarity_weight == 0.5
+    assert load_tracker(device="cpu").params.similarity_weight == 1.0
+
+
+def test_eq3_and_the_long_term_tests_use_the_same_central_cells_as_the_dense_term(demo_seq):
+    """One f(z, p): the template term of Eq. 3 and the proposals' ROI features keep the central
+    ``similarity_cells`` of the template-sized window, as the dense term does; a proposal centred
+    where the template was cut, on the template's own frame, is the template (cosine ~1)."""
+    from dasiamrpn_core.tracker import central_cells
+    tracker = load_tracker(LITE_CHECKPOINT, device="cpu", mode="longterm", similarity_cells=4)
+    tracker.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    c = tracker.template_features.shape[1]
+    expected = F.normalize(central_cells(tracker.template_features.float(), 4).flatten(1), dim=1)[0]
+    torch.testing.assert_close(tracker.template_unit, expected)
+    assert tracker.template_unit.numel() == c * 4 * 4
+    out = tracker._search(demo_seq.frames[0], tracker.center, tracker.instance_size, tracker.params.window_influence)
+    centre = int(np.argmin(np.abs(out.boxes[0]) + np.abs(out.boxes[1])))
+    feats = tracker._proposal_features(out, np.array([centre]))
+    assert feats.shape == (1, c * 4 * 4)
+    assert float(feats[0] @ tracker.template_unit) > 0.8
+    whole = load_tracker(LITE_CHECKPOINT, device="cpu", mode="longterm", similarity_cells=0)
+    whole.init(demo_seq.frames[0], tuple(demo_seq.boxes[0]))
+    assert whole.template_unit.numel() == c * 8 * 8
