@@ -61,7 +61,8 @@ def main(argv=None) -> int:
         return 2
     scores = {}
     for name, ckpt in loaded.items():
-        result = evaluate_tracker(ckpt.net, ckpt.params, tracks, mode=args.mode, max_frames=cfg.validation.max_frames)
+        result = evaluate_tracker(ckpt.net, ckpt.params, tracks, mode=args.mode, max_frames=cfg.validation.max_frames,
+                                  **ckpt.tracker)
         scores[name] = result["per_sequence"]
         sources = ", ".join(f"{k} {v:.4f}" for k, v in result["per_source"].items())
         print(f"{name}: mean AUC {result['mean_auc']:.4f} on {len(scores[name])} sequences ({sources})", flush=True)

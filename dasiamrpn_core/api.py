@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import (COMPACT_CHECKPOINT, DEFAULT_CHECKPOINT, LITE_CHECKPOINT, CheckpointError, LoadedCheckpoint,  # noqa: F401
-                         default_checkpoint, load_checkpoint)
+                         default_checkpoint, load_checkpoint, tracker_defaults)
 from .config import MODES, TrackerConfig, siamrpn_params_from_dict
 from .runtime import CACHE_ENV, ExportError, cache_dir, export_for, load_exported_net, read_manifest, resolve_backend
 from .tracker import TRACKERS, SiamRPNTracker, resolve_device
@@ -34,7 +34,8 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
     half: 16-bit inference: float16 on CUDA; bfloat16 on CPUs with native bfloat16 (AVX512-BF16, AMX)
         on the torch and openvino backends (about 2x faster here, boxes within a pixel or two);
         ignored (float32) elsewhere and on onnxruntime. ``describe()["precision"]`` says which ran.
-    overrides: any tracking parameter by name, e.g. ``window_influence=0.4``, ``alpha_hat=0.3``.
+    overrides: any tracking parameter by name, e.g. ``window_influence=0.4``, ``alpha_hat=0.3``; they
+        take precedence over the values the file stores (its ``tracking`` and ``tracker`` sections).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
@@ -66,8 +67,9 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, *, device: str | t
         net = load_exported_net(directory, backend, threads, manifest, half=half)
         manifest = net.manifest
         loaded = LoadedCheckpoint(None, siamrpn_params_from_dict(manifest["tracking"]), "export",
-                                  manifest["checkpoint"].get("preset"), {"export": str(directory)}, str(path))
-    config = TrackerConfig(mode=mode, siamrpn=loaded.params).with_overrides(**overrides)
+                                  manifest["checkpoint"].get("preset"), {"export": str(directory)}, str(path),
+                                  tracker_defaults(manifest.get("tracker"), str(directory)))
+    config = TrackerConfig(mode=mode, siamrpn=loaded.params).with_overrides(**{**loaded.tracker, **overrides})
     # an exported net computes in its runtime's precision (``net.precision``); the tracker feeds it float32
     tracker = TRACKERS[mode](net, config, device=device, half=half and backend == "torch")
     tracker.backend = backend

@@ -6,7 +6,9 @@ Two formats are recognised:
   ``SiamRPNOTB.model``). BIG and vot/otb differ in tensor shapes; vot and otb have identical
   shapes, so their tracking preset follows the file name (override with ``preset=``).
 * **project** files: ``{"format": FORMAT, "arch": ArchSpec dict, "state_dict": ...,
-  "tracking": SiamRPNParams dict, "metadata": provenance dict}``.
+  "tracking": SiamRPNParams dict, "metadata": provenance dict}``, optionally ``"tracker"``: the file's
+  own values of distractor-aware and long-term parameters (``DistractorParams`` / ``LongTermParams``
+  names), searched for that network; ``load_tracker`` applies them before a caller's overrides.
 
 Everything is read with ``torch.load(..., weights_only=True)``.
 """
@@ -16,12 +18,13 @@ import os
 import pickle
 import tempfile
 import zipfile
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .config import PRESETS, SiamRPNParams, siamrpn_params_from_dict, siamrpn_params_to_dict
+from .config import PRESETS, SiamRPNParams, TrackerConfig, siamrpn_params_from_dict, siamrpn_params_to_dict
 from .models import ARCHITECTURES, ArchSpec, SiamRPN, SiamRPNLite, build_network, spec_from_dict
 
 FORMAT = "dasiamrpn_ros/checkpoint/v1"
@@ -58,6 +61,31 @@ class LoadedCheckpoint:
     preset: str | None   # official preset used, if any
     metadata: dict
     path: str
+    # the file's values of distractor/long-term parameters (by name), applied before a caller's overrides
+    tracker: dict = field(default_factory=dict)
+
+
+def tracker_defaults(values, where: str) -> dict:
+    """A checkpoint's (or export's) ``tracker`` section, checked: a dict of distractor-aware and
+    long-term parameter names (SiamRPN ones belong in ``tracking``) with values of their types."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise CheckpointError(f"the tracker section is a {type(values).__name__}, not a dict: {where}")
+    siamrpn = {f.name for f in dataclasses.fields(SiamRPNParams)} & set(values)
+    if siamrpn:
+        raise CheckpointError(f"tracker section names SiamRPN parameters {sorted(siamrpn)} (they belong in "
+                              f"'tracking'): {where}")
+    defaults = TrackerConfig()
+    try:
+        defaults.with_overrides(**values)
+    except TypeError as exc:
+        raise CheckpointError(f"tracker section: {exc}: {where}") from exc
+    wrong = [k for k, v in values.items() if isinstance(v, bool) != isinstance(defaults.value(k), bool) or
+             not isinstance(v, (int, float) if isinstance(defaults.value(k), float) else type(defaults.value(k)))]
+    if wrong:
+        raise CheckpointError(f"tracker section values of the wrong type {wrong}: {where}")
+    return dict(values)
 
 
 def _read(path: Path):
@@ -150,6 +178,7 @@ def load_checkpoint(path: str | os.PathLike, preset: str | None = None) -> Loade
         if preset is not None:
             params = _preset_params(preset, path)
         kind, metadata = "project", dict(obj.get("metadata", {}))
+        tracker = tracker_defaults(obj.get("tracker"), str(path))
     elif "format" in obj or "state_dict" in obj:
         raise CheckpointError(
             f"unknown checkpoint format {obj.get('format')!r} in {path} (expected {FORMAT!r} or an "
@@ -162,11 +191,12 @@ def load_checkpoint(path: str | os.PathLike, preset: str | None = None) -> Loade
         preset = _official_preset(spec, path, preset)
         params = PRESETS[preset]
         kind, metadata = "official", {"source": str(path.name)}
+        tracker = {}
     net = build_network(spec)
     _check_state(state, net, path)
     net.load_state_dict(state, strict=False)  # strictness checked above (num_batches_tracked optional)
     net.eval()
-    return LoadedCheckpoint(net, params, kind, preset, metadata, str(path))
+    return LoadedCheckpoint(net, params, kind, preset, metadata, str(path), tracker)
 
 
 def _preset_params(preset: str, path: Path) -> SiamRPNParams:
@@ -179,12 +209,13 @@ STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def save_checkpoint(path: str | os.PathLike, net: SiamRPN | SiamRPNLite, params: SiamRPNParams, metadata: dict,
-                    storage_dtype: str = "float32") -> Path:
+                    storage_dtype: str = "float32", tracker: dict | None = None) -> Path:
     """Write a project-format checkpoint atomically (temporary file, then rename).
 
     ``storage_dtype="float16"`` halves the file (for a bundled model); loading always gives
-    float32 parameters.
+    float32 parameters. ``tracker``: the file's own distractor/long-term parameter values.
     """
+    tracker = tracker_defaults(tracker, str(path))
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage_dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}")
     path = Path(path)
@@ -194,6 +225,8 @@ def save_checkpoint(path: str | os.PathLike, net: SiamRPN | SiamRPNLite, params:
              for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     payload = {"format": FORMAT, "arch": net.spec.to_dict(), "state_dict": state,
                "tracking": siamrpn_params_to_dict(params), "metadata": metadata}
+    if tracker:
+        payload["tracker"] = tracker
     atomic_torch_save(payload, path)
     return path
 

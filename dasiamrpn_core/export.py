@@ -91,7 +91,7 @@ def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, prese
         "format": FORMAT, "format_version": FORMAT_VERSION, "opset": opset,
         "checkpoint": {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(Path(checkpoint)),
                        "kind": loaded.kind, "preset": loaded.preset},
-        "arch": net.spec.to_dict(), "tracking": siamrpn_params_to_dict(params),
+        "arch": net.spec.to_dict(), "tracking": siamrpn_params_to_dict(params), "tracker": loaded.tracker,
         "traced_instance_size": size, "size_modulus": 2 ** _stride_log2(net.spec.stride),
         "template_features": list(z_f.shape), "kernels": [list(k.shape) for k in kernels],
         "graphs": {"template": {"file": TEMPLATE_FILE, "sha256": sha256_file(out / TEMPLATE_FILE),

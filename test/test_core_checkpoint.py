@@ -223,3 +223,34 @@ def test_official_files_are_told_apart_by_both_shapes_and_keys_are_listed(compac
     torch.save(many, tmp_path / "many.model")
     with pytest.raises(CheckpointError, match=r"missing \[.*\] \.\.\., unexpected \[\]"):
         load_checkpoint(tmp_path / "many.model")
+
+
+def test_a_files_tracker_section_sets_its_defaults_under_the_callers_overrides(compact_state, tmp_path):
+    """Distractor/long-term values searched for one network travel in its file: ``load_tracker`` starts
+    from them, a caller's override still wins, and a file without the section keeps the code defaults."""
+    path = save_checkpoint(tmp_path / "m.pth", compact_state, PRESETS["vot"], {},
+                           tracker={"similarity_failure_ratio": 0.7, "alpha_hat": 0.3})
+    loaded = load_checkpoint(path)
+    assert loaded.tracker == {"similarity_failure_ratio": 0.7, "alpha_hat": 0.3}
+    tracker = load_tracker(path, device="cpu", mode="longterm")
+    assert tracker.config.longterm.similarity_failure_ratio == 0.7 and tracker.config.distractor.alpha_hat == 0.3
+    assert load_tracker(path, device="cpu", alpha_hat=0.6).config.distractor.alpha_hat == 0.6
+    plain = load_checkpoint(save_checkpoint(tmp_path / "p.pth", compact_state, PRESETS["vot"], {}))
+    assert plain.tracker == {} and "tracker" not in torch.load(tmp_path / "p.pth", weights_only=True)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"no_such_parameter": 1.0}, "unknown tracker parameter 'no_such_parameter'"),
+    ({"window_influence": 0.3}, r"names SiamRPN parameters \['window_influence'\] \(they belong in 'tracking'\)"),
+    ({"failure_patience": "three"}, r"values of the wrong type \['failure_patience'\]"),
+    ([0.7], "the tracker section is a list, not a dict"),
+])
+def test_a_bad_tracker_section_is_a_checkpoint_error_that_names_it(compact_state, tmp_path, section, message):
+    path = save_checkpoint(tmp_path / "m.pth", compact_state, PRESETS["vot"], {})
+    raw = torch.load(path, weights_only=True)
+    torch.save(dict(raw, tracker=section), tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=message):
+        save_checkpoint(tmp_path / "never.pth", compact_state, PRESETS["vot"], {}, tracker=section)
+    assert not (tmp_path / "never.pth").exists()

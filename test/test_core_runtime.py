@@ -226,6 +226,11 @@ def test_export_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["arch"]["name"] == "SiamRPNLite0" and manifest["checkpoint"]["sha256"] == sha256(LITE_CHECKPOINT)
+    # the file's own distractor/long-term values travel with the export and are applied from it
+    assert manifest["tracker"] == load_checkpoint(LITE_CHECKPOINT).tracker != {}
+    from_export = load_tracker(out, device="cpu", mode="longterm")
+    assert from_export.config.longterm == load_tracker(LITE_CHECKPOINT, device="cpu", mode="longterm").config.longterm
+    assert from_export.config.longterm.similarity_failure_ratio == manifest["tracker"]["similarity_failure_ratio"]
     bad = subprocess.run([sys.executable, "-m", "dasiamrpn_core.export", "--checkpoint", str(tmp_path / "none.pth"),
                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "none.pth" in bad.stderr

@@ -1,6 +1,7 @@
 """Training building blocks: config loading, anchor targets, loss layout, schedule, augmentation."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -230,3 +231,26 @@ def test_latest_refuses_a_pickled_object_and_says_which_file(tmp_path, caplog):
     (record,) = [r for r in caplog.records if "unreadable" in r.getMessage()]
     assert "step_00000002.pt" in record.getMessage() and "Weights only load failed" in record.getMessage()
     assert record.getMessage().startswith("checkpoint ") and record.getMessage().endswith("trying the previous one")
+
+
+def test_coordinate_search_returns_searched_tracker_values_for_the_file(monkeypatch):
+    """SiamRPN parameters go into the returned parameters, distractor/long-term ones into the returned
+    tracker values (which a checkpoint stores), starting from the file's own; the AUC function here is a
+    known surface of the overrides, so the search's choices are known."""
+    from dasiamrpn_core.config import PRESETS
+    from dasiamrpn_training import tune
+    seen = []
+
+    def fake_evaluate(net, params, tracks, mode, max_frames, **overrides):
+        seen.append(dict(overrides))
+        auc = -abs(overrides.get("window_influence", params.window_influence) - 0.3)
+        auc -= abs(overrides.get("similarity_failure_ratio", 0.0) - 0.7) + abs(overrides["alpha_hat"] - 0.3)
+        return {"mean_auc": auc, "per_source": {}, "per_sequence": {}}
+
+    monkeypatch.setattr(tune, "evaluate_tracker", fake_evaluate)
+    params, tracker, log = tune.coordinate_search(
+        None, PRESETS["vot"], [], {"window_influence": [0.3, 0.44], "similarity_failure_ratio": [0.5, 0.7]},
+        "longterm", 10, tracker={"alpha_hat": 0.3})
+    assert params.window_influence == 0.3 and params == dataclasses.replace(PRESETS["vot"], window_influence=0.3)
+    assert tracker == {"alpha_hat": 0.3, "similarity_failure_ratio": 0.7}
+    assert all(o["alpha_hat"] == 0.3 for o in seen) and len(log) == len(seen) == 5

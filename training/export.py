@@ -47,13 +47,14 @@ def git_commit(cwd: Path | None = None) -> str:
 
 
 def export_weights(net: SiamRPN, cfg: ExportConfig, output_dir: Path, metadata: dict,
-                   params: SiamRPNParams | None = None) -> dict[str, str]:
-    """Write the checkpoint(s); returns {"project": path, ["official": path], ["copy": path]}."""
+                   params: SiamRPNParams | None = None, tracker: dict | None = None) -> dict[str, str]:
+    """Write the checkpoint(s); returns {"project": path, ["official": path], ["copy": path]}.
+    ``tracker``: distractor/long-term values searched for this network, stored in the project file."""
     params = params or tracking_params(cfg.tracking)
     directory = Path(output_dir) / cfg.directory
     stem = cfg.name or net.spec.name
     written = {"project": str(save_checkpoint(directory / f"{stem}.pth", net, params, metadata,
-                                              storage_dtype=cfg.storage_dtype))}
+                                              storage_dtype=cfg.storage_dtype, tracker=tracker))}
     if cfg.official and net.spec.name in ORIGINAL_ARCHS:
         written["official"] = str(save_official(directory / f"{stem}.model", net))
     if cfg.copy_to:

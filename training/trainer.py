@@ -431,17 +431,18 @@ class Trainer:
             metadata["validation"] = next((h for h in run.history if h["step"] == best["step"]), None)
         else:
             metadata["exported_step"] = run.step
-        params = tracking_params(cfg.export.tracking, cfg.targets.anchors)
+        params, tracker = tracking_params(cfg.export.tracking, cfg.targets.anchors), {}
         if cfg.export.tune_grid and run.val_tracks:
             tune_tracks = validation_tracks(cfg, self.output / "cache", cfg.export.tune_max_sequences)
             if export_net is run.net:
                 export_net = copy.deepcopy(run.net)
             round_to_storage(export_net, cfg.export.storage_dtype)  # search on the network that ships
-            params, search = coordinate_search(export_net, params, tune_tracks, config_grid(cfg.export.tune_grid),
-                                               cfg.export.tune_mode, cfg.validation.max_frames)
+            params, tracker, search = coordinate_search(export_net, params, tune_tracks,
+                                                        config_grid(cfg.export.tune_grid), cfg.export.tune_mode,
+                                                        cfg.validation.max_frames)
             metadata["tracking_tuning"] = {"sequences": [t.name for t in tune_tracks], "mode": cfg.export.tune_mode,
                                            "best": max(search, key=lambda r: r["mean_auc"]), "evaluations": search}
-        return export_weights(export_net, cfg.export, self.output, metadata, params)
+        return export_weights(export_net, cfg.export, self.output, metadata, params, tracker)
 
     def _export_metadata(self, run: _Run) -> dict:
         cfg, tracks = self.cfg, run.tracks

@@ -58,17 +58,18 @@ def parse_grid(items: list[str]) -> dict[str, list[int | float]]:
 
 
 def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: str, max_frames: int,
-                      rounds: int = 1) -> tuple[SiamRPNParams, list[dict]]:
+                      rounds: int = 1, tracker: dict | None = None) -> tuple[SiamRPNParams, dict, list[dict]]:
     """Each parameter in turn over its values, keeping the best mean success AUC. Grid names are any
     tracker parameters (``TrackerConfig.with_overrides``): those of ``SiamRPNParams`` go into the
-    returned parameters (a checkpoint stores them); the others (distractor, long-term) are only
-    searched and logged: they are the tracker's code defaults, chosen with this search."""
+    returned parameters, the others (distractor, long-term) into the returned ``tracker`` values
+    (``tracker``: the checkpoint's own, the starting point); a checkpoint stores both."""
     log = []
-    config = TrackerConfig(mode=mode, siamrpn=params)
+    tracker = dict(tracker or {})
+    config = TrackerConfig(mode=mode, siamrpn=params).with_overrides(**tracker)
     chosen: dict[str, float] = {}
 
     def evaluate(overrides: dict) -> float:
-        result = evaluate_tracker(net, params, tracks, mode=mode, max_frames=max_frames, **overrides)
+        result = evaluate_tracker(net, params, tracks, mode=mode, max_frames=max_frames, **{**tracker, **overrides})
         current = config.with_overrides(**overrides)
         log.append({"params": {k: current.value(k) for k in grid}, "mean_auc": result["mean_auc"],
                     "per_source": result["per_source"]})
@@ -89,20 +90,22 @@ def coordinate_search(net, params, tracks, grid: dict[str, list[float]], mode: s
                 if auc > best:
                     best, chosen = auc, cand
     siamrpn_names = {f.name for f in dataclasses.fields(SiamRPNParams)}
-    return dataclasses.replace(params, **{k: v for k, v in chosen.items() if k in siamrpn_names}), log
+    return (dataclasses.replace(params, **{k: v for k, v in chosen.items() if k in siamrpn_names}),
+            {**tracker, **{k: v for k, v in chosen.items() if k not in siamrpn_names}}, log)
 
 
-def load_any(path: str, cfg) -> tuple[torch.nn.Module, SiamRPNParams, dict]:
+def load_any(path: str, cfg) -> tuple[torch.nn.Module, SiamRPNParams, dict, dict]:
     """A project/official checkpoint, or a resumable training checkpoint (``checkpoints/step_*.pt``;
-    its tracking parameters then come from the config's ``export.tracking``)."""
+    its tracking parameters then come from the config's ``export.tracking``): (net, SiamRPN parameters,
+    metadata, the file's distractor/long-term values)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "model" in state and "step" in state:
         net = build_network(ARCHITECTURES[cfg.arch])
         net.load_state_dict(state["model"])
         return net.eval(), tracking_params(cfg.export.tracking, cfg.targets.anchors), {"step": int(state["step"]),
-                                                                   "source": str(path)}
+                                                                   "source": str(path)}, {}
     loaded = load_checkpoint(path)
-    return loaded.net, loaded.params, dict(loaded.metadata)
+    return loaded.net, loaded.params, dict(loaded.metadata), dict(loaded.tracker)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.set)
-    net, params, base_meta = load_any(args.checkpoint, cfg)
+    net, params, base_meta, tracker = load_any(args.checkpoint, cfg)
     tracks = validation_tracks(cfg, Path(args.cache), cfg.export.tune_max_sequences)
     t0 = time.time()
     grid = parse_grid(args.grid) if args.grid else (
         config_grid(cfg.export.tune_grid) or dict(DEFAULT_GRID))
-    params, log = coordinate_search(net, params, tracks, grid, args.mode or cfg.export.tune_mode,
-                                    cfg.validation.max_frames)
+    params, tracker, log = coordinate_search(net, params, tracks, grid, args.mode or cfg.export.tune_mode,
+                                             cfg.validation.max_frames, tracker=tracker)
     metadata = dict(base_meta)
     if "tracking_tuning" in metadata:  # a re-tuned file keeps the searches that set its other parameters
         metadata["tracking_tuning_history"] = [*metadata.get("tracking_tuning_history", []),
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     metadata["tracking_tuning"] = {"sequences": [t.name for t in tracks], "mode": args.mode or cfg.export.tune_mode,
                                    "best": log and max(log, key=lambda r: r["mean_auc"]),
                                    "evaluations": log, "seconds": round(time.time() - t0, 1)}
-    save_checkpoint(args.output, net, params, metadata, storage_dtype=args.storage_dtype)
+    save_checkpoint(args.output, net, params, metadata, storage_dtype=args.storage_dtype, tracker=tracker)
     print(json.dumps(metadata["tracking_tuning"]["best"]))
     return 0
 
