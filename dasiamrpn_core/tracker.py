@@ -318,8 +318,9 @@ def template_similarity(search_features: torch.Tensor, template_features: torch.
     k = template_features.shape[-1]
     t = central_cells(template_features.float(), cells)
     offset = (k - t.shape[-1]) // 2
+    c = t.shape[-1]
     dot = F.conv2d(x, t)
-    window_norm = F.conv2d(x.pow(2).sum(1, keepdim=True), torch.ones_like(t[:, :1])).clamp_min(1e-12).sqrt()
+    window_norm = F.avg_pool2d(x.pow(2).sum(1, keepdim=True), c, stride=1).mul(c * c).clamp_min(1e-12).sqrt()
     cosine = (dot / (window_norm * t.norm().clamp_min(1e-12)))[0, 0]
     side = x.shape[-1] - k + 1
     return cosine[offset:offset + side, offset:offset + side].flatten().cpu().numpy().astype(np.float64)
