@@ -67,8 +67,8 @@ def test_vanish_and_reappear_benchmark(tmp_path, model, reacquired):
     the scikit-learn wheel (the shipped recipe's held-out photos need Debian's opencv-doc): with either
     bundled model `longterm` stops claiming `tracking` while the target is gone and re-acquires it
     after it comes back (the compact model in both sequences, the default Lite0 model in the built-in
-    one: on the synthetic one its score on the background stays above the failure threshold, so it
-    never searches, model card), where `dasiamrpn` keeps a confident box on the background."""
+    one: on the synthetic one it still claims most absent frames and finds the target back only for a
+    moment, model card), where `dasiamrpn` keeps a confident box on the background."""
     cfg = tmp_path / "photos.yaml"
     cfg.write_text("arch: SiamRPNcompact\ndatasets: [{kind: photos}]\n"
                    "validation: {synthetic_photos: [sklearn/flower, sklearn/china]}\n")
@@ -82,7 +82,7 @@ def test_vanish_and_reappear_benchmark(tmp_path, model, reacquired):
     assert dasiam["mean_absent_claimed_tracking"] == 1.0
     per_sequence = longterm["per_sequence"]
     assert all(per_sequence[name]["absent_claimed_tracking"] < 0.5 for name in reacquired)
-    assert longterm["reacquired"] == len(reacquired) and longterm["mean_auc"] > dasiam["mean_auc"] + 0.2
+    assert longterm["reacquired"] >= len(reacquired) and longterm["mean_auc"] > dasiam["mean_auc"] + 0.2
     assert all(per_sequence[name]["iou_after_return"] >= 0.5 for name in reacquired)
     assert longterm["per_sequence"]["builtin_reappear"]["frames_to_reacquire"] is not None
     assert longterm["f_score"] > dasiam["f_score"]
