@@ -19,6 +19,8 @@ from dasiamrpn_core.config import MODES, DistractorParams, LongTermParams
 from dasiamrpn_core.runtime import BACKENDS
 
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
+MODEL_VALUE = -1.0   # a threshold parameter at a negative value: the model file's own value
+MODEL_VALUED = ("similarity_failure_ratio",)   # thresholds that a checkpoint may store (its tracker section)
 BACKEND_CHOICES = ("auto",) + BACKENDS
 RELIABILITIES = ("best_effort", "reliable")
 FRAME_POLICIES = ("latest", "every")
@@ -138,12 +140,16 @@ PARAMS: tuple[ParamSpec, ...] = (
               float_range=UNIT),
     ParamSpec("lost_after_frames", _LT.lost_after_frames, "longterm: frames of unsuccessful search "
               "before the state becomes lost.", Applies.LIVE, int_range=(1, 100000)),
+    ParamSpec("similarity_failure_ratio", MODEL_VALUE, "longterm: a frame whose template similarity "
+              "falls below this fraction of its running average is also a low frame (0: off); negative "
+              "(default -1): the model file's own value (the default model: 0.7; other files: 0).",
+              Applies.LIVE, float_range=(-1.0, 1.0)),
     ParamSpec("distractor_threshold", _DI.distractor_threshold, "dasiamrpn/longterm: a proposal "
               "scoring above this is treated as a distractor.", Applies.LIVE, float_range=UNIT),
 )
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 THRESHOLD_NAMES = ("failure_threshold", "failure_patience", "recovery_threshold", "lost_after_frames",
-                   "distractor_threshold")
+                   "similarity_failure_ratio", "distractor_threshold")
 
 
 @dataclass(frozen=True)
@@ -162,11 +168,26 @@ class Thresholds:
     failure_patience: int
     recovery_threshold: float
     lost_after_frames: int
+    similarity_failure_ratio: float
     distractor_threshold: float
 
-    def overrides(self) -> dict[str, Any]:
-        """Keyword overrides for ``load_tracker`` / ``TrackerConfig.with_overrides``."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def overrides(self, stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Keyword overrides for ``load_tracker`` / ``TrackerConfig.with_overrides``.
+
+        A parameter at a negative value (``MODEL_VALUE``) means the model file's own value: left out
+        when ``stored`` is None (``load_tracker`` applies the file's), else taken from ``stored`` (the
+        loaded file's tracker section, ``tracker.checkpoint.tracker``) or the code default, so setting
+        it back to -1 at run time restores the file's value.
+        """
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in MODEL_VALUED and value < 0:
+                if stored is None:
+                    continue
+                value = stored.get(f.name, getattr(_LT, f.name))
+            out[f.name] = value
+        return out
 
 
 @dataclass(frozen=True)

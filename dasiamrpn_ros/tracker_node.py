@@ -287,7 +287,8 @@ class TrackerCore:
         """Hand changed threshold parameters to the tracker (holding _tracker_lock, between frames)."""
         thresholds = self._settings.thresholds
         if thresholds != self._applied_thresholds:
-            self._tracker.config = self._tracker.config.with_overrides(**thresholds.overrides())
+            self._tracker.config = self._tracker.config.with_overrides(
+                **thresholds.overrides(self._tracker.checkpoint.tracker))
             self._applied_thresholds = thresholds
 
     # -- images ------------------------------------------------------------------------------
@@ -527,7 +528,7 @@ class TrackerCore:
                 return InitOutcome(False, f"{self._last_problem} (the previous model stays loaded; "
                                           f"{self._current_target_text()})")
         candidate = base.fresh()
-        candidate.config = candidate.config.with_overrides(**settings.thresholds.overrides())
+        candidate.config = candidate.config.with_overrides(**settings.thresholds.overrides(base.checkpoint.tracker))
         try:
             self._faults.at("init")
             candidate.init(image, box)

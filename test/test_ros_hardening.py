@@ -446,15 +446,16 @@ def _target_id(response) -> int:
 def test_live_threshold_changes_are_seen_in_the_next_frames_states(fresh_node):
     """Threshold parameters set at run time reach the tracker, seen in ~/state on the next frames
     (longterm mode, the built-in reappear sequence: the target leaves the view at frame 25):
-    failure_threshold 0 keeps a confident box on the background; 0.9 starts the search after
-    failure_patience more low frames; lost_after_frames 1 turns the search into lost at once and 1000
-    back into searching."""
+    failure_threshold 0 with similarity_failure_ratio 0 keeps a confident box on the background; the
+    similarity ratio back at -1 (the default model's own 0.7) starts the search after failure_patience
+    low frames; failure_threshold 0.9 (ratio 0 again) does too; lost_after_frames 1 turns the search into
+    lost at once and 1000 back into searching."""
     from dasiamrpn_core import DEFAULT_CHECKPOINT
     seq = make_sequence("reappear")
     gone = seq.frames[30]
     assert not seq.present[30]
-    node, probe, _ = fresh_node({"mode": "longterm", "image_reliability": "reliable", "failure_threshold": 0.0},
-                                checkpoint=DEFAULT_CHECKPOINT)
+    node, probe, _ = fresh_node({"mode": "longterm", "image_reliability": "reliable", "failure_threshold": 0.0,
+                                 "similarity_failure_ratio": 0.0}, checkpoint=DEFAULT_CHECKPOINT)
     assert probe.init_on_new_frame(seq.frames[0], tuple(int(round(v)) for v in seq.boxes[0]))
 
     def states(frames: list) -> list[str]:
@@ -471,8 +472,13 @@ def test_live_threshold_changes_are_seen_in_the_next_frames_states(fresh_node):
         assert all(r.successful for r in results), [r.reason for r in results]
 
     assert states(seq.frames[1:25] + [gone] * 6) == ["tracking"] * 30     # never low at threshold 0
-    set_live(recovery_threshold=0.95, failure_threshold=0.9)   # one by one: recovery >= failure at each
     patience = 3
+    set_live(similarity_failure_ratio=-1.0)     # the model file's own value: low on the background
+    assert states([gone] * (patience + 3)) == ["tracking"] * patience + ["searching"] * 3
+    probe.init_on_new_frame(seq.frames[0], tuple(int(round(v)) for v in seq.boxes[0]))
+    set_live(similarity_failure_ratio=0.0)
+    set_live(recovery_threshold=0.95, failure_threshold=0.9)   # one by one: recovery >= failure at each
+    assert states(seq.frames[1:3]) == ["tracking"] * 2
     assert states([gone] * (patience + 3)) == ["tracking"] * patience + ["searching"] * 3
     set_live(lost_after_frames=1)
     assert states([gone] * 2) == ["lost"] * 2

@@ -9,7 +9,7 @@ import yaml
 
 import rclpy  # noqa: F401,E402  (a broken ROS install fails the run; it never skips)
 from dasiamrpn_core.config import DistractorParams, LongTermParams, TrackerConfig  # noqa: E402
-from dasiamrpn_ros.parameters import (PARAMS, SPECS, THRESHOLD_NAMES, Applies, NodeSettings,  # noqa: E402
+from dasiamrpn_ros.parameters import (MODEL_VALUE, MODEL_VALUED, PARAMS, SPECS, THRESHOLD_NAMES, Applies, NodeSettings,  # noqa: E402
                                       check_changes, defaults)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +33,9 @@ def test_yaml_lists_every_parameter_with_its_default():
 def test_threshold_defaults_come_from_the_core_config():
     core = {**vars(LongTermParams()), **vars(DistractorParams())}
     for name in THRESHOLD_NAMES:
-        assert SPECS[name].default == core[name]
+        # a value a model file may store defaults to "the file's own" (MODEL_VALUE), else to the core's
+        assert SPECS[name].default == (MODEL_VALUE if name in MODEL_VALUED else core[name])
+    assert MODEL_VALUED == ("similarity_failure_ratio",) and MODEL_VALUE < 0
     # the node's overrides are accepted by the core config as they are
     TrackerConfig().with_overrides(**NodeSettings.from_values(defaults()).thresholds.overrides())
 
@@ -162,7 +164,7 @@ def test_every_value_reaches_its_field_in_the_settings():
               "image_timeout": 2, "label": "cup", "init_class_id": "person", "init_min_score": 0.3,
               "reinit_on_lost": True, "publish_debug_image": False, "diagnostics_period": 0.5,
               "failure_threshold": 0.25, "failure_patience": 5, "recovery_threshold": 0.75, "lost_after_frames": 9,
-              "distractor_threshold": 0.6}
+              "similarity_failure_ratio": 0.4, "distractor_threshold": 0.6}
     s = NodeSettings.from_values(values)
     assert s.model == type(s.model)("/m.pth", "cuda:1", "longterm", "openvino", True, 3)
     assert (s.use_compressed, s.image_reliability, s.image_queue_depth, s.frame_policy, s.frame_buffer_size) == \
@@ -170,7 +172,14 @@ def test_every_value_reaches_its_field_in_the_settings():
     assert (s.label, s.init_class_id, s.init_min_score, s.reinit_on_lost, s.publish_debug_image) == \
         ("cup", "person", 0.3, True, False)
     assert s.thresholds.overrides() == {"failure_threshold": 0.25, "failure_patience": 5, "recovery_threshold": 0.75,
-                                        "lost_after_frames": 9, "distractor_threshold": 0.6}
+                                        "lost_after_frames": 9, "similarity_failure_ratio": 0.4,
+                                        "distractor_threshold": 0.6}
+    # a negative similarity_failure_ratio is the model file's own value: left to load_tracker, or taken
+    # from the loaded file's tracker section (the code default where the file has none)
+    model_valued = NodeSettings.from_values({**values, "similarity_failure_ratio": -1.0}).thresholds
+    assert "similarity_failure_ratio" not in model_valued.overrides()
+    assert model_valued.overrides({"similarity_failure_ratio": 0.7})["similarity_failure_ratio"] == 0.7
+    assert model_valued.overrides({})["similarity_failure_ratio"] == 0.0
     # integers given for float parameters become floats
     assert type(s.frame_buffer_max_mb) is float and s.frame_buffer_max_mb == 9.0
     assert type(s.image_timeout) is float and s.diagnostics_period == 0.5
