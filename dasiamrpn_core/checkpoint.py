@@ -81,11 +81,17 @@ def tracker_defaults(values, where: str) -> dict:
         defaults.with_overrides(**values)
     except TypeError as exc:
         raise CheckpointError(f"tracker section: {exc}: {where}") from exc
-    wrong = [k for k, v in values.items() if isinstance(v, bool) != isinstance(defaults.value(k), bool) or
-             not isinstance(v, (int, float) if isinstance(defaults.value(k), float) else type(defaults.value(k)))]
+    wrong = [k for k, v in values.items() if not _same_kind(v, defaults.value(k))]
     if wrong:
         raise CheckpointError(f"tracker section values of the wrong type {wrong}: {where}")
     return dict(values)
+
+
+def _same_kind(value, default) -> bool:
+    """``value`` may stand for ``default``: the same type, or an int (not a bool) for a float."""
+    if isinstance(default, float) and not isinstance(value, bool):
+        return isinstance(value, (int, float))
+    return type(value) is type(default)
 
 
 def _read(path: Path):
