@@ -202,6 +202,8 @@ class ValidationConfig:
                                        # of the target circling it (same photos, synthetic_frames each)
     occlusion_sequences: int = 0       # twin sequences in which an opaque strip sweeps across the
                                        # target (full occlusion: the long-term re-detection case)
+    fast_sequences: int = 0            # plain ones with a smaller target moving about 3x as fast (up to
+                                       # half its size per frame: a thrown ball, a sprinting player)
     max_sequences: int = 8             # at most this many sequences per validation
     max_frames: int = 150              # at most this many frames per sequence
     mode: str = "siamrpn"              # tracker mode used for validation

@@ -15,7 +15,10 @@ re-detection (like the pole in OTB's Jogging, moving relative to the target). Bo
 convention: the target's true position is annotated while it is hidden. A *reappear* sequence is a
 plain one in which the target leaves the view for REAPPEAR_ABSENCE frames and comes back at least
 REAPPEAR_JUMP pixels away, far outside the local search region (the long-term case of a target
-leaving the camera's view); its box is NaN while it is gone (VOT-LT convention).
+leaving the camera's view); its box is NaN while it is gone (VOT-LT convention). A *fast* sequence is
+a plain one with a smaller target (FAST_TARGET_SIDE) moving FAST_SPEED_FACTOR times as fast: up to
+about half its size per frame, like a thrown or juggled ball or a player sprinting past the camera
+(the case a local search region of a few cells must still cover).
 Frames are written once as JPEG files under the cache directory.
 """
 from __future__ import annotations
@@ -44,7 +47,9 @@ OCCLUSION_AT = (0.3, 0.5)      # the target is centred behind it at this fractio
 REAPPEAR_AT = (0.25, 0.4)      # reappear: the target leaves at this fraction of the sequence ...
 REAPPEAR_ABSENCE = (12, 25)    # ... for this many frames (range) ...
 REAPPEAR_JUMP = 220.0          # ... and returns at least this far (pixels) from where it left
-VARIANTS = ("plain", "twin", "occlusion", "reappear")
+FAST_SPEED_FACTOR = 3.0        # fast: the mean target speed is this many times SPEED ...
+FAST_TARGET_SIDE = (32, 72)    # ... on a smaller target (initial size range, pixels)
+VARIANTS = ("plain", "twin", "occlusion", "reappear", "fast")
 
 
 def _soft_mask(w: int, h: int) -> np.ndarray:
@@ -65,11 +70,11 @@ def _paste(frame: np.ndarray, patch: np.ndarray, cx: float, cy: float) -> None:
     frame[fy0:fy1, fx0:fx1] = (m * p + (1 - m) * region).astype(np.uint8)
 
 
-def _path(rng, n: int, start: np.ndarray) -> np.ndarray:
-    vel = rng.normal(0, SPEED, 2)
+def _path(rng, n: int, start: np.ndarray, speed: float = SPEED) -> np.ndarray:
+    vel = rng.normal(0, speed, 2)
     pos = [start.astype(np.float64)]
     for _ in range(n - 1):
-        vel = 0.9 * vel + rng.normal(0, SPEED * 0.35, 2)
+        vel = 0.9 * vel + rng.normal(0, speed * 0.35, 2)
         p = pos[-1] + vel
         for k, lim in ((0, FRAME_W), (1, FRAME_H)):
             if p[k] < 40 or p[k] > lim - 40:
@@ -108,8 +113,9 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
                   variant: str = "plain") -> np.ndarray:
     """Write ``n`` frames to ``out_dir``; return the (n, 4) target boxes. ``variant``: "plain",
     "twin" (the distractor is a recoloured copy of the target circling it), "occlusion" (twin, and
-    an opaque strip sweeps across the target) or "reappear" (plain; the target leaves the view and
-    comes back far away, NaN boxes while gone); see the module docstring."""
+    an opaque strip sweeps across the target), "reappear" (plain; the target leaves the view and
+    comes back far away, NaN boxes while gone) or "fast" (plain, a smaller and much faster target);
+    see the module docstring."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown synthetic variant {variant!r}; expected one of {VARIANTS}")
     twin = variant in ("twin", "occlusion")
@@ -119,11 +125,13 @@ def make_sequence(background: np.ndarray, source: np.ndarray, n: int, seed: int,
     patches = []
     for (x, y, w, h) in props:
         patches.append(source[int(y):int(y + h), int(x):int(x + w)])
-    side0 = rng.uniform(*TARGET_SIDE)
+    fast = variant == "fast"
+    side0 = rng.uniform(*(FAST_TARGET_SIDE if fast else TARGET_SIDE))
     aspect = patches[0].shape[1] / max(patches[0].shape[0], 1)
     tw0, th0 = side0 * np.sqrt(aspect), side0 / np.sqrt(aspect)
     scale_path = np.exp(np.cumsum(rng.normal(0, 0.012, n)))
-    tpos = _path(rng, n, np.array([rng.uniform(120, FRAME_W - 120), rng.uniform(100, FRAME_H - 100)]))
+    tpos = _path(rng, n, np.array([rng.uniform(120, FRAME_W - 120), rng.uniform(100, FRAME_H - 100)]),
+                 SPEED * FAST_SPEED_FACTOR if fast else SPEED)
     dpos = _twin_path(rng, tpos, side0) if twin else _path(rng, n, tpos[0] + rng.normal(0, 80, 2))
     if twin:
         patches[1] = _twin(patches[0], rng)

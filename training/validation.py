@@ -75,7 +75,7 @@ def validation_tracks(cfg: TrainConfig, cache_dir: Path, max_sequences: int = 0)
         tracks.extend(load_all(v.datasets, seed=cfg.seed, cache_dir=cache_dir,
                                min_box=cfg.sampling.min_box_pixels))
     for count, variant in ((v.synthetic_sequences, "plain"), (v.twin_sequences, "twin"),
-                           (v.occlusion_sequences, "occlusion")):
+                           (v.occlusion_sequences, "occlusion"), (v.fast_sequences, "fast")):
         if count:
             tracks.extend(synthetic_tracks(v.synthetic_photos, count, v.synthetic_frames,
                                            Path(cache_dir) / "synthetic", seed=cfg.seed, variant=variant))
