@@ -415,3 +415,28 @@ def test_reappear_sequences_hide_the_target_then_bring_it_back_far_away(tmp_path
     last = cv2.imread(gone.frames[absent[0] - 1]).astype(int)[y:y + h, x:x + w]
     empty = cv2.imread(gone.frames[absent[0]]).astype(int)[y:y + h, x:x + w]
     assert np.abs(last - empty).mean() > 10
+
+
+def test_fast_sequences_have_smaller_targets_moving_several_times_faster(tmp_path):
+    """Held-out 'fast' sequences: targets of FAST_TARGET_SIDE moving about FAST_SPEED_FACTOR times as
+    fast as in the plain sequences of the same photos: per frame, a large share of their own size
+    (the thrown-ball case a search region of a few cells must cover), in the frame throughout."""
+    from dasiamrpn_training.synthetic import FAST_TARGET_SIDE, FRAME_H, FRAME_W, synthetic_tracks
+    photos = ("skimage/astronaut", "skimage/coffee")
+    fast = synthetic_tracks(photos, 3, 40, tmp_path, seed=3, variant="fast")
+    plain = synthetic_tracks(photos, 3, 40, tmp_path, seed=3)
+    assert [(t.name, t.category) for t in fast] == [(f"fast_{k:03d}", "fast") for k in range(3)]
+
+    def motion(track):
+        centres = track.boxes[:, :2] + track.boxes[:, 2:] / 2
+        step = np.hypot(*np.diff(centres, axis=0).T)
+        return float(np.median(step)), float(np.median(step / np.sqrt(track.boxes[1:, 2] * track.boxes[1:, 3])))
+
+    for f in fast:
+        assert np.isfinite(f.boxes).all() and (f.boxes[:, 2:] > 0).all()
+        side0 = float(np.sqrt(f.boxes[0, 2] * f.boxes[0, 3]))
+        assert FAST_TARGET_SIDE[0] * 0.7 <= side0 <= FAST_TARGET_SIDE[1] * 1.1
+        centres = f.boxes[:, :2] + f.boxes[:, 2:] / 2
+        assert (centres >= 0).all() and (centres[:, 0] <= FRAME_W).all() and (centres[:, 1] <= FRAME_H).all()
+    (f_px, f_rel), (p_px, p_rel) = (np.mean([motion(t) for t in tracks], axis=0) for tracks in (fast, plain))
+    assert f_px > 2 * p_px and f_rel > 0.15 and f_rel > 3 * p_rel, (f_px, p_px, f_rel, p_rel)
