@@ -281,7 +281,9 @@ def test_search_crops_always_give_an_odd_response_map():
 def test_lite_longterm_search_grows_through_odd_maps_only():
     from dasiamrpn_core import LITE_CHECKPOINT
     tracker, results = _scripted(LITE_CHECKPOINT, [0.9, 0.1, 0.1, 0.1, 0.1] + [0.1] * 5)
-    assert [s[1] for s in tracker.searches][4:] == [255, 319, 383, 415, 415, 415]
+    # the default file's local crop (319) grows by search_step 64 up to 415, the largest crop up to
+    # max_instance_size 431 with an odd map at stride 16 ((415 - 127) / 16 + 1 = 19 cells)
+    assert [s[1] for s in tracker.searches][4:] == [319, 383, 415, 415, 415, 415]
     assert [r.state for r in results][4:] == ["searching"] * 6
 
 
@@ -420,9 +422,9 @@ def test_bundled_default_stores_its_held_out_similarity_parameters():
     """The default file carries the similarity parameters chosen for it on held-out data (model card);
     the official presets and the compact file keep the original's score (weight 0)."""
     default, compact = load_checkpoint(LITE_CHECKPOINT).params, load_checkpoint(COMPACT_CHECKPOINT).params
-    assert (default.similarity_weight, default.similarity_cells) == (1.0, 4)
+    assert (default.similarity_weight, default.similarity_cells, default.instance_size) == (1.5, 4, 319)
     assert compact.similarity_weight == 0.0
-    assert load_tracker(device="cpu").params.similarity_weight == 1.0
+    assert load_tracker(device="cpu").params.similarity_weight == 1.5
 
 
 def test_eq3_and_the_long_term_tests_use_the_same_central_cells_as_the_dense_term(demo_seq):
