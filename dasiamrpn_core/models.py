@@ -325,7 +325,8 @@ class SiamRPNLite(nn.Module):
     * adjust: 1x1 conv + BN to ``neck_channels`` (SiamRPN++'s AdjustLayer, no template crop: the
       8x8 template is small already).
     * two :class:`DepthwiseBranch` es (SiamRPN++ DepthwiseRPN): classification (2A) and box deltas (4A),
-      a 9x9 score map for the 255-px crop, in the original's channel layout.
+      a 9x9 score map for a 255-px crop (13x13 for the default file's 319), in the original's
+      channel layout.
 
     ``frozen_blocks`` (set by the trainer): that many leading trunk blocks (and the stem) run in eval
     mode without gradients; the default -1 freezes the whole trunk.

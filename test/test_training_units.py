@@ -254,3 +254,30 @@ def test_coordinate_search_returns_searched_tracker_values_for_the_file(monkeypa
     assert params.window_influence == 0.3 and params == dataclasses.replace(PRESETS["vot"], window_influence=0.3)
     assert tracker == {"alpha_hat": 0.3, "similarity_failure_ratio": 0.7}
     assert all(o["alpha_hat"] == 0.3 for o in seen) and len(log) == len(seen) == 5
+
+
+def test_product_search_finds_values_that_only_win_together(monkeypatch):
+    """Eq. 3's two weights act together: on this AUC surface raising either alone loses, both together
+    win. The coordinate search keeps the file's values; the product search evaluates every
+    combination once (the file's own first) and takes the joint optimum into the tracker values."""
+    from dasiamrpn_core.config import PRESETS
+    from dasiamrpn_training import tune
+    seen = []
+
+    def fake_evaluate(net, params, tracks, mode, max_frames, **overrides):
+        seen.append(dict(overrides))
+        r, a = overrides.get("rerank_weight", 0.25), overrides.get("alpha_hat", 0.5)
+        auc = {(0.25, 0.5): 0.70, (1.0, 0.5): 0.69, (0.25, 0.25): 0.68, (1.0, 0.25): 0.74}[(r, a)]
+        return {"mean_auc": auc, "per_source": {}, "per_sequence": {}}
+
+    monkeypatch.setattr(tune, "evaluate_tracker", fake_evaluate)
+    grid = {"rerank_weight": [0.25, 1.0], "alpha_hat": [0.25, 0.5]}
+    start = {"similarity_failure_ratio": 0.7}
+    _, tracker, _ = tune.coordinate_search(None, PRESETS["vot"], [], grid, "dasiamrpn", 10, tracker=start)
+    assert tracker == start
+    seen.clear()
+    params, tracker, log = tune.product_search(None, PRESETS["vot"], [], grid, "dasiamrpn", 10, tracker=start)
+    assert tracker == {"similarity_failure_ratio": 0.7, "rerank_weight": 1.0, "alpha_hat": 0.25}
+    assert params == PRESETS["vot"]
+    assert seen[0] == start and len(seen) == len(log) == 4
+    assert max(log, key=lambda r: r["mean_auc"])["params"] == {"rerank_weight": 1.0, "alpha_hat": 0.25}
