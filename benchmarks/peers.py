@@ -111,15 +111,14 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    trackers = {f"ours-{m}" + (f"-{label}" if label != "torch" else ""):
-                (lambda m=m, b=b, h=h: load_tracker(args.checkpoint, device="cpu", mode=m, backend=b, half=h,
-                                                    threads=args.threads))
+    trackers = {_ours(m, label): (lambda m=m, b=b, h=h: load_tracker(args.checkpoint, device="cpu", mode=m,
+                                                                      backend=b, half=h, threads=args.threads))
                 for m in args.modes.split(",") for label, b, h in backends}
     trackers.update({p: (lambda p=p: OpenCVTracker(p, peers_dir)) for p in args.peers.split(",")})
     table, boxes_of = _run_all(trackers, sequences)
     _print_table(table, [s.name for s in sequences], args.threads)
     recovery = _occlusion_recovery(table, boxes_of, sequences)
-    main_name = f"ours-{args.modes.split(',')[0]}"
+    main_name = _ours(args.modes.split(",")[0], backends[0][0])   # the first mode on the first backend
     failures, tiles = _failures(main_name, boxes_of, sequences)
     args.out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out / "failures.png"), contact_sheet(tiles, columns=SHEET_FRAMES_PER_SEQUENCE))
@@ -128,6 +127,11 @@ def main(argv=None) -> int:
                                                     indent=1))
     print(f"wrote {args.out / 'peers.json'} and {args.out / 'failures.png'}")
     return 0
+
+
+def _ours(mode: str, backend_label: str) -> str:
+    """The table's name of the bundled model in ``mode`` on a backend (PyTorch's has no suffix)."""
+    return f"ours-{mode}" + (f"-{backend_label}" if backend_label != "torch" else "")
 
 
 def _run_all(trackers: dict, sequences) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], np.ndarray]]:
