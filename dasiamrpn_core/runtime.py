@@ -32,6 +32,7 @@ BACKENDS = ("torch", "onnxruntime", "openvino")
 # (docs/backends.md): the depth-wise EfficientNet-Lite trunk runs 2.3x faster on OpenVINO than in
 # PyTorch (ONNX Runtime 1.7x); the dense AlexNet runs equally fast on all three, PyTorch needs no export
 AUTO_ORDER = {("cpu", "efficientnet_lite0"): ("openvino", "onnxruntime", "torch"),
+              ("cpu", "efficientnet_lite2"): ("openvino", "onnxruntime", "torch"),
               ("cpu", "alexnet"): ("torch",)}
 CACHE_ENV = "DASIAMRPN_CACHE"
 

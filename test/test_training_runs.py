@@ -211,7 +211,7 @@ def test_frozen_layers_stay_fixed_when_fine_tuning_a_checkpoint(tmp_path):
 def test_lite_net_trains_from_imagenet_with_a_frozen_trunk_and_exports_a_tracker(tmp_path):
     """The EfficientNet-Lite0 net: ImageNet trunk loaded and kept frozen (but its last block when
     asked), neck/head trained, the exported file a complete stride-16 tracker."""
-    from dasiamrpn_core.efficientnet import EfficientNetLite0, load_imagenet
+    from dasiamrpn_core.efficientnet import EfficientNetLite, load_imagenet
     from dasiamrpn_training.config import load_config
     from dasiamrpn_training.trainer import Trainer
 
@@ -226,8 +226,8 @@ def test_lite_net_trains_from_imagenet_with_a_frozen_trunk_and_exports_a_tracker
     groups = torch.load(last, weights_only=True)["optimizer"]["param_groups"]
     assert [g["lr_factor"] for g in groups] == [1.0, 0.1]
     assert math.isclose(groups[1]["lr"], 0.1 * groups[0]["lr"]) and groups[0]["lr"] > 0
-    assert len(groups[1]["params"]) == len([p for p in EfficientNetLite0(11).blocks[10].parameters()])
-    imagenet = load_imagenet(EfficientNetLite0(11)).state_dict()
+    assert len(groups[1]["params"]) == len([p for p in EfficientNetLite(11).blocks[10].parameters()])
+    imagenet = load_imagenet(EfficientNetLite(11)).state_dict()
     after = _final_model(tmp_path / "lite")
     for key in ("backbone.stem.weight", "backbone.blocks.9.project.weight", "backbone.blocks.9.project_bn.running_var"):
         assert torch.equal(after[key], imagenet[key.removeprefix("backbone.")]), f"{key} must stay frozen"
@@ -259,9 +259,9 @@ def test_lite_net_two_process_gloo_torchrun(tmp_path):
     r0 = json.loads((out / "ranks" / "rank0.json").read_text())
     r1 = json.loads((out / "ranks" / "rank1.json").read_text())
     assert r0["step"] == r1["step"] == 2 and r0["param_sha256"] == r1["param_sha256"]
-    from dasiamrpn_core.efficientnet import EfficientNetLite0, load_imagenet
+    from dasiamrpn_core.efficientnet import EfficientNetLite, load_imagenet
     trained = load_checkpoint(out / "weights" / "lite.pth").net.state_dict()
-    imagenet = load_imagenet(EfficientNetLite0(11)).state_dict()
+    imagenet = load_imagenet(EfficientNetLite(11)).state_dict()
     torch.testing.assert_close(trained["backbone.blocks.10.project.weight"],
                                imagenet["blocks.10.project.weight"], rtol=0, atol=0)
 
