@@ -94,9 +94,12 @@ def test_same_padding_is_tensorflow_same():
     assert eff._same_padding(16, 5, 1) == (2, 2)
 
 
-def test_template_and_search_features_are_aligned(trunk):
+@pytest.mark.parametrize("variant, blocks", [("lite0", 11), ("lite2", 15)])
+def test_template_and_search_features_are_aligned(variant, blocks):
     """A template cut from the middle of the search crop correlates best at the centre of the score
-    map, and moving the search crop by one stride (16 px) moves the peak by exactly one cell."""
+    map, and moving the search crop by one stride (16 px) moves the peak by exactly one cell (both
+    trunks, cut at their stride-16 stage)."""
+    trunk = eff.load_imagenet(eff.EfficientNetLite(blocks, variant=variant)).eval()
     image = _bgr(skimage.data.astronaut())
     cy, cx = 200, 260
     z = image[cy - 63:cy + 64, cx - 63:cx + 64]
@@ -169,6 +172,21 @@ def test_checkpoint_round_trip_and_named_errors(lite_net, tmp_path):
         load_checkpoint(tmp_path / "inf.pth")
     with pytest.raises(ValueError, match="unknown architecture fields"):
         spec_from_dict(dict(raw["arch"], width=1.0))
+
+
+def test_lite2_checkpoint_names_its_trunk_and_loads_as_lite2(tmp_path):
+    torch.manual_seed(0)
+    net = SiamRPNLite(ARCHITECTURES["SiamRPNLite2"]).eval()
+    path = save_checkpoint(tmp_path / "lite2.pth", net, LITE_PARAMS, {"note": "test"})
+    raw = torch.load(path, weights_only=True)
+    assert raw["arch"]["family"] == "efficientnet_lite2" and raw["arch"]["backbone_blocks"] == 15
+    loaded = load_checkpoint(path)
+    assert loaded.net.spec == net.spec and loaded.net.spec.trunk == "lite2" and loaded.net.spec.stride == 16
+    assert loaded.net.backbone.out_channels == 120 and len(loaded.net.backbone.blocks) == 15
+    as_lite0 = dict(raw, arch=dict(raw["arch"], family="efficientnet_lite0"))
+    torch.save(as_lite0, tmp_path / "as_lite0.pth")
+    with pytest.raises(CheckpointError, match="shapes do not match"):
+        load_checkpoint(tmp_path / "as_lite0.pth")
 
 
 @pytest.mark.parametrize("mode", ["siamrpn", "dasiamrpn", "longterm"])
