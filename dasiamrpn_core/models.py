@@ -61,6 +61,9 @@ class ArchSpec:
                         int(data.get("anchor_num", 5)))
 
 
+LITE_FAMILY_PREFIX = "efficientnet_"   # a Lite net's stored family: the prefix + its trunk variant
+
+
 @dataclass(frozen=True)
 class LiteArchSpec:
     """A SiamRPN++-style network on the first ``backbone_blocks`` MBConv blocks of an EfficientNet-Lite
@@ -79,7 +82,7 @@ class LiteArchSpec:
 
     @property
     def family(self) -> str:
-        return f"efficientnet_{self.trunk}"
+        return LITE_FAMILY_PREFIX + self.trunk
 
     @property
     def stride(self) -> int:
@@ -95,10 +98,10 @@ class LiteArchSpec:
         if unknown:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
         return LiteArchSpec(str(data["name"]), int(data["backbone_blocks"]), int(data["neck_channels"]),
-                            int(data.get("anchor_num", 5)), trunk=str(data["family"]).removeprefix("efficientnet_"))
+                            int(data.get("anchor_num", 5)), trunk=str(data["family"]).removeprefix(LITE_FAMILY_PREFIX))
 
 
-LITE_FAMILIES = tuple(f"efficientnet_{v}" for v in VARIANTS)
+LITE_FAMILIES = tuple(LITE_FAMILY_PREFIX + v for v in VARIANTS)
 
 
 def spec_from_dict(data: dict) -> ArchSpec | LiteArchSpec:

@@ -25,14 +25,13 @@ import torch
 
 from .export import FORMAT, FORMAT_VERSION, MANIFEST, export_onnx
 from .files import sha256_file
-from .models import spec_from_dict
+from .models import LITE_FAMILIES, spec_from_dict
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 # fastest first per (device, network family), measured interleaved on a 2-core x86 CPU
 # (docs/backends.md): the depth-wise EfficientNet-Lite trunk runs 2.3x faster on OpenVINO than in
 # PyTorch (ONNX Runtime 1.7x); the dense AlexNet runs equally fast on all three, PyTorch needs no export
-AUTO_ORDER = {("cpu", "efficientnet_lite0"): ("openvino", "onnxruntime", "torch"),
-              ("cpu", "efficientnet_lite2"): ("openvino", "onnxruntime", "torch"),
+AUTO_ORDER = {**{("cpu", family): ("openvino", "onnxruntime", "torch") for family in LITE_FAMILIES},
               ("cpu", "alexnet"): ("torch",)}
 CACHE_ENV = "DASIAMRPN_CACHE"
 
