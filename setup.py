@@ -48,6 +48,7 @@ setup(
             "dasiamrpn-train-curves = dasiamrpn_training.curves:main",
             "dasiamrpn-prepare = dasiamrpn_training.prepare:main",
             "dasiamrpn-tune = dasiamrpn_training.tune:main",
+            "dasiamrpn-split = dasiamrpn_training.split:main",
             "dasiamrpn-tracker-node = dasiamrpn_ros.tracker_node:main",
             "dasiamrpn-tracker-lifecycle-node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",

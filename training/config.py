@@ -7,6 +7,7 @@ anchor count) are properties, never repeated in YAML.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,8 +18,11 @@ import yaml
 
 from dasiamrpn_core.anchors import AnchorConfig
 
-DATASET_KINDS = ("got10k", "vid", "youtube_bb", "lasot", "det", "coco", "sequences", "photos", "prepared",
+DATASET_KINDS = ("got10k", "vid", "youtube_bb", "lasot", "det", "coco", "sequences", "mot", "photos", "prepared",
                  "videos", "flow_videos")
+
+
+INIT_KEYWORDS = ("tied", "random", "imagenet")   # TrainConfig.init values that are not checkpoint paths
 
 
 class ConfigError(ValueError):
@@ -30,10 +34,15 @@ class DatasetSpec:
     """One training (or validation) data source."""
 
     kind: str                      # one of DATASET_KINDS
-    root: str = ""                 # dataset root directory ("" = the built-in default of `photos`/`videos`)
+    root: str = ""                 # dataset root directory ("" = the built-in default of `photos`/`videos`);
+                                   # ${DASIAMRPN_SHARED} (any environment variable) is expanded
     name: str = ""                 # label in logs and provenance (defaults to kind)
     weight: float = 1.0            # relative share of this source when drawing a positive pair
-    split: str = "train"           # split sub-folder where the layout has one (GOT-10k, VID, LaSOT, COCO)
+    split: str = "train"           # split sub-folder where the layout has one (GOT-10k, VID, LaSOT, COCO);
+                                   # with split_file: the videos that file assigns to this split
+    split_file: str = ""           # sequences/mot: a split file by video (training/split.py), e.g.
+                                   # training/splits/real_v1.json with split train | heldout
+    min_frames: int = 1            # drop tracks annotated on fewer frames (held-out: too short to score)
     annotations: str = ""          # annotation file where the layout needs one (COCO json, YouTube-BB csv)
     include: tuple[str, ...] = ()  # only these sequence/image names (empty = all)
     exclude: tuple[str, ...] = ()  # drop these sequence/image names
@@ -48,6 +57,10 @@ class DatasetSpec:
             raise ConfigError(f"dataset {self.label}: weight must be >= 0, got {self.weight}")
         if self.max_frame_gap < 1:
             raise ConfigError(f"dataset {self.label}: max_frame_gap must be >= 1")
+        if self.split_file and self.kind not in ("sequences", "mot"):
+            raise ConfigError(f"dataset {self.label}: split_file is for kinds sequences and mot, not {self.kind}")
+        if self.min_frames < 1:
+            raise ConfigError(f"dataset {self.label}: min_frames must be >= 1")
 
     @property
     def label(self) -> str:
@@ -240,7 +253,7 @@ class TrainConfig:
     arch: str = "SiamRPNcompact"       # dasiamrpn_core.models.ARCHITECTURES key
     init: str = "tied"                 # AlexNet nets: "tied" (SiamFC-like correlation head) or "random";
                                        # EfficientNet-Lite nets: "imagenet" (pretrained trunk) or "random";
-                                       # either: a checkpoint path
+                                       # either: a checkpoint path (relative: to the config file)
     datasets: tuple[DatasetSpec, ...] = ()
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -405,10 +418,19 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     return resolve_roots(cfg, path.parent)
 
 
+def expand(value: str, where: str) -> str:
+    """``value`` with environment variables expanded; an unset one is an error naming it."""
+    out = os.path.expandvars(value)
+    if "$" in out:
+        raise ConfigError(f"{where}: {value!r} names an environment variable that is not set "
+                          f"(the shared data: set DASIAMRPN_SHARED, as the Makefile does)")
+    return out
+
+
 def _resolve_spec(spec: DatasetSpec, base: Path) -> DatasetSpec:
     changes = {}
-    for key in ("root", "annotations"):
-        value = getattr(spec, key)
+    for key in ("root", "annotations", "split_file"):
+        value = expand(getattr(spec, key), f"dataset {spec.label}.{key}")
         if value and not Path(value).expanduser().is_absolute():
             changes[key] = str((base / Path(value).expanduser()).resolve())
         elif value:
@@ -420,7 +442,10 @@ def resolve_roots(cfg: TrainConfig, base: Path) -> TrainConfig:
     datasets = tuple(_resolve_spec(s, base) for s in cfg.datasets)
     val = dataclasses.replace(cfg.validation,
                               datasets=tuple(_resolve_spec(s, base) for s in cfg.validation.datasets))
+    init = cfg.init
+    if init not in INIT_KEYWORDS and not Path(init).expanduser().is_absolute():
+        init = str((base / Path(init).expanduser()).resolve())
     export = cfg.export
     if export.copy_to and not Path(export.copy_to).expanduser().is_absolute():
         export = dataclasses.replace(export, copy_to=str((base / export.copy_to).resolve()))
-    return dataclasses.replace(cfg, datasets=datasets, validation=val, export=export)
+    return dataclasses.replace(cfg, init=init, datasets=datasets, validation=val, export=export)

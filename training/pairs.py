@@ -17,7 +17,10 @@ ranks, needs no sampler state. Kinds (proportions in ``SamplingConfig``):
   learn a near-square box whatever the target's shape.
 
 Positives may also get a same-category look-alike pasted next to the target (``distractor_paste``),
-labelled negative, so the classifier learns to prefer the template's instance.
+labelled negative, so the classifier learns to prefer the template's instance. Tracks of a MOT video
+(``Track.others``) bring their real look-alikes: every other annotated object inside a positive's
+search crop is labelled negative, and a ``negative_same_category`` pair of such a track is centred on
+another object of the same video (the paper's semantic negative, §4.1, on real instances).
 """
 from __future__ import annotations
 
@@ -212,7 +215,8 @@ class PairDataset(Dataset):
                               s.template_size, mean_pad(image))
         return crop
 
-    def _search(self, image: np.ndarray, box, rng, rotate: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    def _search(self, image: np.ndarray, box, rng, rotate: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The search crop around ``box`` (jittered), the box in crop pixels, and the image -> crop affine."""
         s = self.cfg.sampling
         aug = self.cfg.augment
         x, y, w, h = (float(v) for v in box)
@@ -224,26 +228,30 @@ class PairDataset(Dataset):
         center = (x + w / 2 - shift[0] * sx / s.search_size, y + h / 2 - shift[1] * sy / s.search_size)
         angle = rng.uniform(-aug.rotation_deg, aug.rotation_deg) if rotate else 0.0
         crop, m = crop_affine(image, center, sx, sy, s.search_size, mean_pad(image), angle)
-        return crop, map_box(box, m), side / s.search_size
+        return crop, map_box(box, m), m
 
-    def _finish(self, template, search, box, rng, hard_box=None, negative=False) -> dict:
+    def _finish(self, template, search, box, rng, hard_boxes=None, negative=False, ignore_box=None) -> dict:
+        """Augment the crops and build the anchor targets. ``hard_boxes`` ((k, 4), search-crop
+        pixels): look-alikes labelled negative (in a negative pair, the first is the object the
+        search is centred on); ``ignore_box``: never labelled negative."""
         aug = self.cfg.augment
         template = photometric(template, rng, aug)
         search = photometric(search, rng, aug)
         if rng.random() < aug.grayscale_prob:
             template, search = to_gray(template), to_gray(search)
-        ref = box if box is not None else hard_box
+        hard_boxes = None if hard_boxes is None or not len(hard_boxes) else np.asarray(hard_boxes, np.float32)
+        ref = box if box is not None else (hard_boxes[0] if hard_boxes is not None else None)
         if ref is not None and rng.random() < aug.occluder_prob:
             search = occlude(search, ref, rng, aug)
         if rng.random() < aug.flip_prob:
             template, search, box = flip_pair(template, search, box)
-            if hard_box is not None:
-                hard_box = hard_box.copy()
-                hard_box[0] = search.shape[1] - hard_box[0] - hard_box[2]
+            hard_boxes = _mirror(hard_boxes, search.shape[1])
+            ignore_box = _mirror(ignore_box, search.shape[1])
         if negative:
-            tg = self.targets(None, rng, hard_negative_box=hard_box)
+            tg = self.targets(None, rng, hard_negative_box=None if hard_boxes is None else hard_boxes[0],
+                              ignore_box=ignore_box)
         else:
-            tg = self.targets(box, rng, extra_negative_box=hard_box)
+            tg = self.targets(box, rng, extra_negative_boxes=hard_boxes)
         return {
             "template": torch.from_numpy(np.ascontiguousarray(template.transpose(2, 0, 1))),
             "search": torch.from_numpy(np.ascontiguousarray(search.transpose(2, 0, 1))),
@@ -254,18 +262,23 @@ class PairDataset(Dataset):
 
     def _positive(self, zt: Track, zf: int, xt: Track, xf: int, rng, still: bool) -> dict | None:
         template = self._template(read_image(zt.frames[zf]), zt.boxes[zf], rng)
-        search, box, _ = self._search(read_image(xt.frames[xf]), xt.boxes[xf], rng, rotate=still)
-        return self._positive_crops(template, search, box, zt, rng)
+        search, box, m = self._search(read_image(xt.frames[xf]), xt.boxes[xf], rng, rotate=still)
+        lookalikes = None if xt.others is None else _in_crop(xt.others[xf], m, search.shape[0])
+        return self._positive_crops(template, search, box, zt, rng, lookalikes)
 
-    def _positive_crops(self, template: np.ndarray, search: np.ndarray, box: np.ndarray, zt: Track, rng
-                        ) -> dict | None:
+    def _positive_crops(self, template: np.ndarray, search: np.ndarray, box: np.ndarray, zt: Track, rng,
+                        lookalikes: np.ndarray | None = None) -> dict | None:
+        """A positive pair; ``lookalikes`` ((k, 4) crop pixels): annotated other objects in the
+        search crop, labelled negative beside any pasted look-alike."""
         size = self.cfg.sampling.search_size
         if min(box[2], box[3]) < MIN_SEARCH_BOX or max(box[2], box[3]) > MAX_SEARCH_BOX_FRACTION * size:
             return None
-        hard = None
+        hard = [] if lookalikes is None else list(lookalikes)
         if rng.random() < self.cfg.sampling.distractor_paste:
-            search, hard = self._paste_distractor(search, box, zt, rng)
-        return self._finish(template, search, box, rng, hard_box=hard)
+            search, pasted = self._paste_distractor(search, box, zt, rng)
+            if pasted is not None:
+                hard.append(pasted)
+        return self._finish(template, search, box, rng, hard_boxes=np.array(hard, np.float32).reshape(-1, 4))
 
     def _paste_positive(self, track: Track, f: int, rng) -> dict | None:
         """``paste_positive``: ``track``'s object at frame ``f`` pasted on another track's image."""
@@ -295,9 +308,14 @@ class PairDataset(Dataset):
         return self._positive_crops(template, search, box, track, rng)
 
     def _negative(self, zt: Track, zf: int, xt: Track, xf: int, rng) -> dict:
+        """A negative pair: the search centred on ``xt``'s object. When ``zt``'s own object is
+        annotated on that frame (another object of the same video: the paper's semantic negative),
+        its anchors are left unlabelled rather than called negative."""
         template = self._template(read_image(zt.frames[zf]), zt.boxes[zf], rng)
-        search, box, _ = self._search(read_image(xt.frames[xf]), xt.boxes[xf], rng, rotate=False)
-        return self._finish(template, search, None, rng, hard_box=box, negative=True)
+        search, box, m = self._search(read_image(xt.frames[xf]), xt.boxes[xf], rng, rotate=False)
+        own = _box_on_frame(zt, xt.frames[xf])
+        ignore = None if own is None else map_box(own, m)
+        return self._finish(template, search, None, rng, hard_boxes=box[None], negative=True, ignore_box=ignore)
 
     def _paste_distractor(self, search: np.ndarray, box: np.ndarray, track: Track, rng
                           ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -328,6 +346,35 @@ class PairDataset(Dataset):
                 search[int(py):int(py) + ph, int(px):int(px) + pw] = patch
                 return search, cand
         return search, None
+
+
+def _mirror(boxes: np.ndarray | None, width: int) -> np.ndarray | None:
+    """Boxes ((4,) or (k, 4)) mirrored horizontally in a crop of ``width``."""
+    if boxes is None:
+        return None
+    out = np.array(boxes, np.float32)
+    out[..., 0] = width - out[..., 0] - out[..., 2]
+    return out
+
+
+def _in_crop(boxes: np.ndarray, m_edge: np.ndarray, size: int) -> np.ndarray:
+    """``boxes`` ((k, 4), image pixels) mapped into a search crop of side ``size``; those with no
+    part inside it dropped."""
+    mapped = np.array([map_box(b, m_edge) for b in np.asarray(boxes).reshape(-1, 4)], np.float32).reshape(-1, 4)
+    inside = ((mapped[:, 0] < size) & (mapped[:, 1] < size)
+              & (mapped[:, 0] + mapped[:, 2] > 0) & (mapped[:, 1] + mapped[:, 3] > 0))
+    return mapped[inside]
+
+
+def _box_on_frame(track: Track, frame: str) -> np.ndarray | None:
+    """``track``'s box on the image ``frame`` (a frame of another track of the same video), if annotated."""
+    if track.others is None:
+        return None
+    try:
+        box = track.boxes[track.frames.index(frame)]
+    except ValueError:
+        return None
+    return box if np.all(np.isfinite(box)) else None
 
 
 def _paste_object(background: np.ndarray, obj: np.ndarray, obj_box, box, ellipse: bool

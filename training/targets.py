@@ -41,32 +41,41 @@ class AnchorTargetBuilder:
 
     def __call__(self, box_xywh: np.ndarray | None, rng: np.random.Generator,
                  hard_negative_box: np.ndarray | None = None,
-                 extra_negative_box: np.ndarray | None = None) -> AnchorTargets:
+                 extra_negative_boxes: np.ndarray | None = None,
+                 ignore_box: np.ndarray | None = None) -> AnchorTargets:
         """Targets for a positive pair (``box_xywh`` = target in the search crop) or, with
         ``box_xywh=None``, a negative pair. In a negative pair the anchors that would be positive
-        for ``hard_negative_box`` (the distractor at the crop centre) are labelled negative first.
-        In a positive pair, anchors matching ``extra_negative_box`` (a pasted look-alike) are added
-        as negatives (up to ``max_positives`` of them)."""
+        for ``hard_negative_box`` (the distractor at the crop centre) are labelled negative first;
+        anchors overlapping ``ignore_box`` (the template's own object, visible in the search of a
+        same-video negative) at IoU >= negative_iou are left unlabelled, never negative.
+        In a positive pair, anchors matching any of ``extra_negative_boxes`` ((k, 4): pasted or
+        annotated look-alikes) are added as negatives (up to ``max_positives`` of them)."""
         cfg = self.cfg
         k = len(self.anchors)
         labels = np.full(k, IGNORE, np.int64)
         deltas = np.zeros((k, 4), np.float32)
         weights = np.zeros(k, np.float32)
         if box_xywh is None:
+            allowed = np.ones(k, bool)
+            if ignore_box is not None:
+                allowed = self.ious(ignore_box) < cfg.negative_iou
             hard = np.zeros(0, np.int64)
             if hard_negative_box is not None:
-                hard = np.flatnonzero(self.ious(hard_negative_box) >= cfg.positive_iou)
+                hard = np.flatnonzero((self.ious(hard_negative_box) >= cfg.positive_iou) & allowed)
                 hard = _choose(hard, cfg.max_positives, rng)
             labels[hard] = NEGATIVE
-            rest = np.setdiff1d(np.arange(k), hard)
+            rest = np.setdiff1d(np.flatnonzero(allowed), hard)
             labels[_choose(rest, cfg.total_samples - cfg.max_positives, rng)] = NEGATIVE
             return AnchorTargets(labels, deltas, weights)
         iou = self.ious(box_xywh)
         pos = _choose(np.flatnonzero(iou >= cfg.positive_iou), cfg.max_positives, rng)
         neg = _choose(np.flatnonzero(iou < cfg.negative_iou), cfg.total_samples - len(pos), rng)
         labels[neg] = NEGATIVE
-        if extra_negative_box is not None:
-            hard = np.flatnonzero((self.ious(extra_negative_box) >= cfg.positive_iou) & (iou < cfg.negative_iou))
+        if extra_negative_boxes is not None and len(extra_negative_boxes):
+            near = np.zeros(k, bool)
+            for other in np.asarray(extra_negative_boxes).reshape(-1, 4):
+                near |= self.ious(other) >= cfg.positive_iou
+            hard = np.flatnonzero(near & (iou < cfg.negative_iou))
             labels[_choose(hard, cfg.max_positives, rng)] = NEGATIVE
         labels[pos] = POSITIVE
         x, y, w, h = (float(v) for v in box_xywh)

@@ -26,7 +26,7 @@ from dasiamrpn_core.models import ARCHITECTURES, LiteArchSpec, SiamRPN, SiamRPNL
 from dasiamrpn_core.tracker import resolve_device
 
 from .checkpoints import BEST, CheckpointManager, checkpoint_state, seed_rng, set_rng_state
-from .config import OptimConfig, TrainConfig, config_to_dict
+from .config import INIT_KEYWORDS, OptimConfig, TrainConfig, config_to_dict
 from .datasets import load_all
 from .datasets.prepared import check_prepared_geometry
 from .datasets.records import Track
@@ -170,7 +170,7 @@ class Trainer:
     def _build_net(self, dataset: PairDataset) -> SiamRPN | SiamRPNLite:
         spec = ARCHITECTURES[self.cfg.arch]
         init = self.cfg.init
-        if init in ("tied", "random", "imagenet"):
+        if init in INIT_KEYWORDS:
             lite = isinstance(spec, LiteArchSpec)
             net = self._fresh_lite(spec, init) if lite else self._fresh_alexnet(spec, init, dataset)
         else:

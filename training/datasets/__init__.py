@@ -19,6 +19,7 @@ ADAPTERS = {
     "det": ("det", "det_tracks"),
     "coco": ("coco", "coco_tracks"),
     "sequences": ("sequences", "sequence_tracks"),
+    "mot": ("mot", "mot_tracks"),
     "prepared": ("prepared", "prepared_tracks"),
 }
 

@@ -40,11 +40,17 @@ class Track:
     boxes: np.ndarray            # (N, 4) float32
     still: bool = False          # True for still images (positives by augmentation)
     crops: bool = False
+    # per frame, the (k, 4) boxes of the other annotated objects of that frame (a MOT video's other
+    # ids: same-class look-alikes), or None where the layout annotates one object only
+    others: tuple[np.ndarray, ...] | None = None
 
     def __post_init__(self):
         if len(self.frames) != len(self.boxes):
             raise DatasetError(f"{self.source}/{self.name}: {len(self.frames)} frames but "
                                f"{len(self.boxes)} boxes")
+        if self.others is not None and len(self.others) != len(self.frames):
+            raise DatasetError(f"{self.source}/{self.name}: {len(self.frames)} frames but "
+                               f"{len(self.others)} rows of other objects")
 
     def valid_indices(self, min_size: float) -> np.ndarray:
         b = self.boxes
@@ -109,10 +115,22 @@ def read_sequences(folders: Iterable[Path], read: Callable[[Path], list[Sequence
                    skips: SkipCounter) -> Iterator[Sequence]:
     """The evaluation reader ``read`` on each selected folder; a folder it rejects (malformed
     annotation, frame/box count mismatch, missing frames) is skipped and counted, not fatal: one bad
-    sequence of thousands does not stop a training run (the reason is logged)."""
+    sequence of thousands does not stop a training run (the reason is logged). With
+    ``spec.split_file``, only the folders that file assigns to ``spec.split`` are read, and a folder
+    the file does not list is an error (a split made on other data)."""
+    split = None
+    if spec.split_file:
+        from ..split import load_split
+        split = load_split(spec.split_file, "mot" if spec.kind == "mot" else "sot")
     for folder in folders:
         if not selected(folder.name, spec.include, spec.exclude):
             continue
+        if split is not None:
+            if folder.name not in split:
+                raise DatasetError(f"dataset {spec.label}: {folder.name} is not in the split file "
+                                   f"{spec.split_file} (made on other data?)")
+            if split[folder.name] != spec.split:
+                continue
         try:
             yield from read(folder)
         except DatasetError as exc:
@@ -120,10 +138,15 @@ def read_sequences(folders: Iterable[Path], read: Callable[[Path], list[Sequence
 
 
 def track_from_sequence(seq: Sequence, source: str, category: str, min_box: float, skips: SkipCounter,
-                        size: tuple[int, int] | None = None) -> Track:
+                        size: tuple[int, int] | None = None, others=None) -> Track:
     """An evaluation ``Sequence`` as a training ``Track``: absent frames become NaN rows and boxes
     are cleaned against the image ``size`` (width, height) when it is known."""
     boxes = np.asarray(seq.boxes, np.float32).copy()
     boxes[seq.absent] = np.nan
     boxes = clean_boxes(boxes, *(size or (None, None)), min_box, skips, seq.name)
-    return Track(source, seq.name, category, tuple(str(f) for f in seq.frames), boxes)
+    return Track(source, seq.name, category, tuple(str(f) for f in seq.frames), boxes, others=others)
+
+
+def image_size(meta: dict) -> tuple[int, int] | None:
+    """``(width, height)`` from a sequence's metadata, when it states them."""
+    return (int(meta["width"]), int(meta["height"])) if "width" in meta and "height" in meta else None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..errors import DatasetError
 from ..sequence import Sequence
-from . import got10k, lasot, otb, simple, uav, vot
+from . import got10k, lasot, mot, otb, simple, uav, vot
 from .common import select
 
 Loader = Callable[..., list[Sequence]]
@@ -19,6 +19,7 @@ DATASETS: dict[str, Loader] = {
     "lasot": lasot.load,
     "uav": uav.load,
     "simple": simple.load,
+    "mot": mot.load,
 }
 
 

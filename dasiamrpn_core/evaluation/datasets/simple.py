@@ -1,6 +1,7 @@
 """The project's shared layout (``../shared/data/sequences``, see its README).
 
-``<seq>/img/%08d.jpg``, ``<seq>/groundtruth.txt`` (0-based ``x,y,w,h``), optional
+``<seq>/img/%08d.jpg``, ``<seq>/groundtruth.txt`` (0-based ``x,y,w,h``; a ``nan,nan,nan,nan`` line is a
+frame where the target is absent or unannotated, as in ``../shared/data/train/sot``), optional
 ``groundtruth_polygon.txt`` (VOT polygons, used for the supervised protocol's overlaps),
 ``groundtruth_target2.txt`` (a second target: sequence ``<seq>-target2``) and ``meta.json``
 (``attributes``: free text, the words before any parenthesis are the attribute name).
@@ -46,7 +47,7 @@ def read_sequences(folder: Path) -> list[Sequence]:
     ``metadata`` keeps ``meta.json``'s ``benchmark``, ``width`` and ``height``."""
     frames = list_frames(folder / "img")
     attributes, meta = _attributes(folder / "meta.json")
-    ann = read_boxes(folder / "groundtruth.txt")
+    ann = read_boxes(folder / "groundtruth.txt", allow_nan=True)
     poly_path = folder / "groundtruth_polygon.txt"
     if poly_path.is_file():
         poly = read_boxes(poly_path, allow_polygons=True)
@@ -56,7 +57,7 @@ def read_sequences(folder: Path) -> list[Sequence]:
     sequences = [make_sequence(folder.name, frames, ann, attributes=attributes, metadata=info)]
     second = folder / SECOND_TARGET
     if second.is_file():
-        sequences.append(make_sequence(f"{folder.name}-target2", frames, read_boxes(second),
+        sequences.append(make_sequence(f"{folder.name}-target2", frames, read_boxes(second, allow_nan=True),
                                        attributes=attributes, metadata=info))
     return sequences
 
