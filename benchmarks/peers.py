@@ -1,12 +1,20 @@
 """Side-by-side benchmark: the bundled model (each mode) against OpenCV's CSRT and KCF and NanoTrack v2
-on every sequence of the shared data's ``data/sequences``, one pass from the first ground-truth box.
+on every sequence of the shared data's ``data/sequences`` (or of any folder, ``--root``), one pass from
+the first ground-truth box.
 
 Prints per sequence success AUC, precision@20 px and ms/frame (median of ``track``), plus the mean;
 writes ``OUT/peers.json``, and a contact sheet ``OUT/failures.png`` of the bundled model's worst
 frames (predicted box orange, ground truth green).
 
     dasiamrpn-bench-peers [--shared DIR] [--threads 2] [--out output/peers] [--sequences Couple,ball1]
+    dasiamrpn-bench-peers --root $DASIAMRPN_SHARED/data/train/mot --split-file training/splits/real_v1.json \
+        --split heldout --min-frames 5
 
+``--root`` takes a folder in the project's sequence layout or in the MOTChallenge layout (every object
+id of every video followed as its own sequence, from the first frame it is annotated on); for MOT
+objects the table adds the look-alike share: the frames where the box sits on another annotated
+object (IoU >= 0.5 with it, < 0.1 with its own). ``--split-file`` keeps the videos a split file
+(``dasiamrpn-split``) assigns to ``--split``.
 The shared-data folder (``data/sequences``, ``peers/nanotrack_v2``) is ``--shared`` or ``$DASIAMRPN_SHARED``.
 """
 from __future__ import annotations
@@ -24,9 +32,10 @@ from dasiamrpn_core import TrackResult, load_tracker
 from dasiamrpn_core.cli.common import parse_backend_list
 from dasiamrpn_core.evaluation.config import OPEConfig
 from dasiamrpn_core.evaluation.datasets import load_dataset
+from dasiamrpn_core.evaluation.datasets import mot
 from dasiamrpn_core.evaluation.datasets.common import select
 from dasiamrpn_core.evaluation.errors import DatasetError
-from dasiamrpn_core.evaluation.metrics import ope_scores
+from dasiamrpn_core.evaluation.metrics import lookalike_frames, ope_scores
 from dasiamrpn_core.evaluation.runner import run_ope
 from dasiamrpn_core.files import require_shared
 from dasiamrpn_core.geometry import iou_xywh
@@ -84,11 +93,18 @@ def main(argv=None) -> int:
     parser.add_argument("--sequences", default=None, help="comma list of sequence names (default: all)")
     parser.add_argument("--all-targets", action="store_true",
                         help="also score second annotated targets (Jogging-target2); default: one per folder")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="sequences folder (project or MOTChallenge layout) instead of data/sequences")
+    parser.add_argument("--split-file", type=Path, default=None, help="keep the videos this split file "
+                        "assigns to --split (training/splits/real_v1.json)")
+    parser.add_argument("--split", default="heldout", help="with --split-file: train | heldout (default heldout)")
+    parser.add_argument("--min-frames", type=int, default=1,
+                        help="MOT layout: skip objects annotated on fewer frames (default 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     try:
-        seq_root = require_shared("data", "sequences", option=args.shared, flag="--shared")
+        seq_root = args.root or require_shared("data", "sequences", option=args.shared, flag="--shared")
         peers_dir = require_shared("peers", option=args.shared, flag="--shared")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -96,14 +112,19 @@ def main(argv=None) -> int:
     if not seq_root.is_dir():
         print(f"error: {seq_root} not found", file=sys.stderr)
         return 2
+    layout = "mot" if mot.video_folders(seq_root) else "simple"
     try:
-        sequences = load_dataset("simple", seq_root)
+        sequences = load_dataset(layout, seq_root)
+        if args.split_file:
+            sequences = _in_split(sequences, args.split_file, args.split, layout)
         if args.sequences:
             sequences = select(sequences, args.sequences.split(","), seq_root)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not args.all_targets:
+    if layout == "mot":
+        sequences = [s for s in sequences if int(s.annotated.sum()) >= args.min_frames]
+    elif not args.all_targets:
         folders = {p.name for p in seq_root.iterdir() if p.is_dir()}
         sequences = [s for s in sequences if s.name in folders]
     try:
@@ -115,18 +136,54 @@ def main(argv=None) -> int:
                                                                       backend=b, half=h, threads=args.threads))
                 for m in args.modes.split(",") for label, b, h in backends}
     trackers.update({p: (lambda p=p: OpenCVTracker(p, peers_dir)) for p in args.peers.split(",")})
+    if not sequences:
+        print(f"error: no sequences to run in {seq_root}", file=sys.stderr)
+        return 2
     table, boxes_of = _run_all(trackers, sequences)
     _print_table(table, [s.name for s in sequences], args.threads)
+    lookalike = _lookalike(table, boxes_of, sequences)
     recovery = _occlusion_recovery(table, boxes_of, sequences)
     main_name = _ours(args.modes.split(",")[0], backends[0][0])   # the first mode on the first backend
     failures, tiles = _failures(main_name, boxes_of, sequences)
     args.out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out / "failures.png"), contact_sheet(tiles, columns=SHEET_FRAMES_PER_SEQUENCE))
-    (args.out / "peers.json").write_text(json.dumps({"threads": args.threads, "results": table,
-                                                     "failures": failures, "occlusion_recovery": recovery},
+    (args.out / "peers.json").write_text(json.dumps({"threads": args.threads, "root": str(seq_root),
+                                                     "results": table, "failures": failures,
+                                                     "occlusion_recovery": recovery, "lookalike": lookalike},
                                                     indent=1))
     print(f"wrote {args.out / 'peers.json'} and {args.out / 'failures.png'}")
     return 0
+
+
+def _in_split(sequences, split_file: Path, split: str, layout: str):
+    """The sequences of the videos ``split_file`` assigns to ``split`` (a video it does not list is an error)."""
+    from dasiamrpn_training.split import load_split
+    assigned = load_split(split_file, "mot" if layout == "mot" else "sot")
+    video = (lambda s: s.metadata["video"]) if layout == "mot" else (lambda s: s.frames[0].parent.parent.name)
+    missing = sorted({video(s) for s in sequences} - set(assigned))
+    if missing:
+        raise DatasetError(f"{split_file} does not list {missing[:5]} (a split of other data?)")
+    return [s for s in sequences if assigned[video(s)] == split]
+
+
+def _lookalike(table, boxes_of, sequences) -> dict[str, dict]:
+    """Per tracker, over the sequences that know their other objects (MOT layout): the share of annotated
+    frames on which the box sits on another instance (``metrics.lookalike_frames``)."""
+    known = [s for s in sequences if "others" in s.metadata]
+    if not known:
+        return {}
+    out = {}
+    print("\nlook-alike share (box on another annotated object: IoU >= 0.5 with it, < 0.1 with its own):")
+    for tname in table:
+        hits = frames = 0
+        for seq in known:
+            valid = seq.annotated.copy()
+            valid[0] = False
+            hits += int(lookalike_frames(boxes_of[(tname, seq.name)], seq.boxes, seq.metadata["others"], valid).sum())
+            frames += int(valid.sum())
+        out[tname] = {"frames_on_other": hits, "frames": frames, "share": hits / frames if frames else float("nan")}
+        print(f"  {tname:16} {hits:5d} of {frames} frames ({out[tname]['share']:.1%})")
+    return out
 
 
 def _ours(mode: str, backend_label: str) -> str:

@@ -23,6 +23,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 def test_every_shipped_config_loads():
     names = sorted(p.name for p in CONFIGS.glob("*.yaml"))
     assert names == ["bundled.yaml", "dasiamrpn_full.yaml", "lite.yaml", "lite2_paste.yaml", "lite_ft.yaml", "lite_paste.yaml",
+                     "lite_real.yaml",
                      "smoke.yaml"]
     for name in names:
         cfg = load_config(CONFIGS / name)

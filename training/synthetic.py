@@ -241,3 +241,36 @@ def write_sequence_layout(root: Path, sequences: int = 2, frames: int = 8, size:
             lines.append(f"{int(x)},{int(y)},{side},{side}")
         (seq / "groundtruth.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+def write_mot_layout(root: Path, videos: int = 1, frames: int = 8, objects: int = 2,
+                     size: tuple[int, int] = (200, 150), seed: int = 0) -> Path:
+    """A tiny dataset in the MOTChallenge layout (``<root>/<name>/img/%08d.jpg`` + ``gt/gt.txt``):
+    ``objects`` look-alike squares (one texture, recoloured slightly) moving over a noise background;
+    object ``k`` (id ``k + 1``) enters at frame ``k + 1``. For tests and for trying the pipeline."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    root = Path(root)
+    for v in range(videos):
+        video = root / f"synthmot_{v:02d}"
+        (video / "img").mkdir(parents=True, exist_ok=True)
+        (video / "gt").mkdir(exist_ok=True)
+        background = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (5, 5), 0)
+        texture = cv2.resize(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), (28, 28),
+                             interpolation=cv2.INTER_NEAREST)
+        pos = [np.array([rng.uniform(5, w - 33), rng.uniform(5, h - 33)]) for _ in range(objects)]
+        lines = []
+        for t in range(frames):
+            frame = background.copy()
+            for k in range(objects):
+                pos[k] = np.clip(pos[k] + rng.normal(0, 2, 2), 0, [w - 28, h - 28])
+                if t < k:
+                    continue
+                x, y = (int(c) for c in pos[k])
+                frame[y:y + 28, x:x + 28] = np.clip(texture.astype(int) + 12 * k, 0, 255).astype(np.uint8)
+                lines.append(f"{t + 1},{k + 1},{x},{y},28,28,1,1,1.0")
+            cv2.imwrite(str(video / "img" / f"{t + 1:08d}.jpg"), frame)
+        (video / "gt" / "gt.txt").write_text("\n".join(lines) + "\n")
+        (video / "meta.json").write_text(json.dumps({"name": video.name, "classes": {"1": "square"},
+                                                     "width": w, "height": h}))
+    return root

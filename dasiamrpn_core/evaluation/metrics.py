@@ -111,3 +111,23 @@ def mean_scores(scores: list[OPEScores]) -> OPEScores | None:
         average_overlap=float(np.average([s.average_overlap for s in scores], weights=weights)),
         success_rates=tuple(np.average([s.success_rates for s in scores], axis=0, weights=weights).tolist()),
         frames=int(weights.sum()))
+
+
+LOOKALIKE_OTHER_IOU = 0.5    # the box sits on another instance: IoU with that object's ground truth >= this ...
+LOOKALIKE_OWN_IOU = 0.1      # ... and below this with its own
+
+
+def lookalike_frames(pred: np.ndarray, gt: np.ndarray, others, valid: np.ndarray) -> np.ndarray:
+    """(N,) bool: frames where the predicted box sits on another instance (IoU >= LOOKALIKE_OTHER_IOU with
+    another object's ground truth, < LOOKALIKE_OWN_IOU with its own), among the ``valid`` frames.
+    ``others``: per frame, the (k, 4) boxes of the other annotated objects (a MOT sequence's
+    ``metadata["others"]``)."""
+    if len(others) != len(pred):
+        raise ValueError(f"{len(others)} rows of other objects for {len(pred)} predicted boxes")
+    own = iou_xywh(pred, gt)
+    out = np.zeros(len(pred), bool)
+    for f in np.flatnonzero(valid):
+        boxes = np.asarray(others[f], np.float64).reshape(-1, 4)
+        if len(boxes) and own[f] < LOOKALIKE_OWN_IOU:
+            out[f] = bool(np.max(iou_xywh(np.repeat(pred[f][None], len(boxes), 0), boxes)) >= LOOKALIKE_OTHER_IOU)
+    return out
