@@ -5,8 +5,9 @@ validation and tuning set: never the evaluation sequences), paired per sequence.
 
 Prints each checkpoint's mean success AUC (its stored tracking parameters, ``--mode``) and per source,
 then for every checkpoint after the first the mean paired difference against the first with a 95 %
-bootstrap confidence interval over sequences: a difference whose interval contains 0 is within the
-noise of this held-out set. ``--json`` writes the per-sequence AUCs.
+bootstrap confidence interval over sequences, over all of them and per source (``real_sot_heldout``,
+``real_mot_heldout``, ``vtest_val``, the synthetic variants ...): a difference whose interval contains 0
+is within the noise of this held-out set. ``--json`` writes the per-sequence AUCs and their sources.
 """
 from __future__ import annotations
 
@@ -59,23 +60,30 @@ def main(argv=None) -> int:
     except (ConfigError, DatasetError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    scores = {}
+    scores, source_of = {}, {}
     for name, ckpt in loaded.items():
         result = evaluate_tracker(ckpt.net, ckpt.params, tracks, mode=args.mode, max_frames=cfg.validation.max_frames,
                                   **ckpt.tracker)
         scores[name] = result["per_sequence"]
+        source_of.update(result["source_of"])
         sources = ", ".join(f"{k} {v:.4f}" for k, v in result["per_source"].items())
         print(f"{name}: mean AUC {result['mean_auc']:.4f} on {len(scores[name])} sequences ({sources})", flush=True)
     reference = args.checkpoints[0]
+    differences = {}
     for name in args.checkpoints[1:]:
-        diff = paired_difference(scores[reference], scores[name])
-        verdict = "within noise" if diff["ci"][0] <= 0 <= diff["ci"][1] else "beyond noise"
-        print(f"{name} - {reference}: {diff['mean']:+.4f}, {CONFIDENCE:.0%} bootstrap CI "
-              f"[{diff['ci'][0]:+.4f}, {diff['ci'][1]:+.4f}] ({verdict}); better on {diff['better']}, "
-              f"worse on {diff['worse']} of {diff['sequences']}")
+        groups = {"all": None, **{s: s for s in dict.fromkeys(source_of.values())}}
+        for label, source in groups.items():
+            keep = [k for k in scores[reference] if source is None or source_of.get(k) == source]
+            diff = paired_difference({k: scores[reference][k] for k in keep}, scores[name])
+            differences.setdefault(name, {})[label] = diff
+            verdict = "within noise" if diff["ci"][0] <= 0 <= diff["ci"][1] else "beyond noise"
+            where = "" if source is None else f" [{source}]"
+            print(f"{name} - {reference}{where}: {diff['mean']:+.4f}, {CONFIDENCE:.0%} bootstrap CI "
+                  f"[{diff['ci'][0]:+.4f}, {diff['ci'][1]:+.4f}] ({verdict}); better on {diff['better']}, "
+                  f"worse on {diff['worse']} of {diff['sequences']}")
     if args.json:
-        args.json.write_text(json.dumps({"mode": args.mode, "config": str(args.config), "per_sequence": scores},
-                                        indent=1))
+        args.json.write_text(json.dumps({"mode": args.mode, "config": str(args.config), "per_sequence": scores,
+                                         "source_of": source_of, "differences": differences}, indent=1))
     return 0
 
 

@@ -277,7 +277,11 @@ def test_heldout_comparison_pairs_checkpoints_per_sequence(tmp_path):
                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "+0.0000, 95% bootstrap CI [+0.0000, +0.0000] (within noise); better on 0, worse on 0 of 1" in out.stdout
-    per = json.loads((tmp_path / "h.json").read_text())["per_sequence"][str(model)]
+    assert f"{model} - {model} [sequences]: +0.0000" in out.stdout        # per source as well as overall
+    report = json.loads((tmp_path / "h.json").read_text())
+    assert set(report["differences"][str(model)]) == {"all", "sequences"}
+    assert report["source_of"] == {"synthetic00": "sequences"}
+    per = report["per_sequence"][str(model)]
     assert list(per) == ["synthetic00"] and 0 < per["synthetic00"] <= 1
     diff = paired_difference({"a": 0.5, "b": 0.6, "c": 0.7}, {"a": 0.6, "b": 0.7, "c": 0.8, "d": 0.1})
     assert diff["sequences"] == 3 and abs(diff["mean"] - 0.1) < 1e-9 and diff["better"] == 3

@@ -47,7 +47,8 @@ def evaluate_tracker(net: SiamRPN, params: SiamRPNParams, tracks: list[Track], m
             sources.setdefault(track.source, []).append(scores[track.name])
     values = [v for v in scores.values() if np.isfinite(v)]
     return {"per_sequence": scores, "mean_auc": float(np.mean(values)) if values else float("nan"),
-            "per_source": {k: float(np.nanmean(v)) for k, v in sources.items()}}
+            "per_source": {k: float(np.nanmean(v)) for k, v in sources.items()},
+            "source_of": {t.name: t.source for t in tracks if t.name in scores}}
 
 
 def track_sequence(track: Track, max_frames: int = 0) -> Sequence | None:
