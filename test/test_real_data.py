@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def test_mot_reader_one_sequence_per_id_from_its_first_frame_with_the_others_per
                 "2,2,60,40,22,30,1,1,1", "3,2,62,40,22,30,1,1,1", "4,2,64,40,22,30,1,1,1",
                 "3,7,100,80,10,10,0,1,1"])                       # conf 0: an ignore region, not an object
     seqs = mot.read_sequences(video)
-    assert [s.name for s in seqs] == ["synthmot_00/1", "synthmot_00/2"]
+    assert [s.name for s in seqs] == ["synthmot_00-id1", "synthmot_00-id2"]
     one, two = seqs
     assert len(one) == 4 and one.frames[0].name == "00000001.jpg"     # frames 1..4 (last annotated)
     assert list(one.absent) == [False, False, True, False]           # frame 3 has no box for id 1
@@ -50,7 +51,7 @@ def test_mot_reader_one_sequence_per_id_from_its_first_frame_with_the_others_per
     assert [len(o) for o in others] == [1, 0, 1]
     np.testing.assert_allclose(others[0][0], [12, 10, 20, 20])
     np.testing.assert_allclose(one.metadata["others"][1][0], [60, 40, 22, 30])
-    assert load_dataset("mot", root)[0].name == "synthmot_00/1"
+    assert load_dataset("mot", root)[0].name == "synthmot_00-id1"
 
 
 @pytest.mark.parametrize("line, problem", [
@@ -135,13 +136,13 @@ def test_mot_adapter_keeps_the_split_and_attaches_the_look_alikes(tmp_path):
     root = write_mot_layout(tmp_path / "mot", videos=2, frames=5, objects=2)
     split = _split_file(tmp_path, mot_={"synthmot_00": "train", "synthmot_01": "heldout"})
     tracks = load_tracks(DatasetSpec(kind="mot", root=str(root), split_file=split, split="train"))
-    assert [t.name for t in tracks] == ["synthmot_00/1", "synthmot_00/2"]
+    assert [t.name for t in tracks] == ["synthmot_00-id1", "synthmot_00-id2"]
     assert {t.category for t in tracks} == {"synthmot_00:square"}       # one video: same-category negatives
     first = tracks[0]
     assert len(first.others) == len(first.frames) == 5
     assert [len(o) for o in first.others] == [0, 1, 1, 1, 1]          # id 2 enters at frame 2
     held = load_tracks(DatasetSpec(kind="mot", root=str(root), split_file=split, split="heldout", min_frames=5))
-    assert [t.name for t in held] == ["synthmot_01/1"]                 # id 2 has 4 frames < min_frames
+    assert [t.name for t in held] == ["synthmot_01-id1"]                 # id 2 has 4 frames < min_frames
 
 
 def test_a_video_missing_from_the_split_file_is_an_error(tmp_path):
@@ -263,3 +264,24 @@ def test_lookalike_frames_counts_a_box_on_another_instance_only():
     assert not lookalike_frames(pred, gt, others, np.array([False, True, True, True]))[0]
     with pytest.raises(ValueError, match="rows of other objects"):
         lookalike_frames(pred, gt, others[:2], np.ones(4, bool))
+
+
+def test_eval_and_peers_run_on_a_mot_folder(tmp_path):
+    """dasiamrpn-eval --dataset mot scores every object; dasiamrpn-bench-peers --root takes the layout and
+    reports the look-alike share per tracker."""
+    root = write_mot_layout(tmp_path / "mot", videos=1, frames=5, objects=2)
+    script = Path(sys.executable).parent / "dasiamrpn-eval"
+    out = subprocess.run([str(script), "--dataset", "mot", "--root", str(root), "--out", str(tmp_path / "eval"),
+                          "--mode", "siamrpn"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "eval" / "results").rglob("*[0-9].txt")) == ["synthmot_00-id1.txt",
+                                                                                      "synthmot_00-id2.txt"]
+    require_shared("peers", "nanotrack_v2")
+    out = subprocess.run([sys.executable, "-m", "dasiamrpn_benchmarks.peers", "--root", str(root), "--modes", "siamrpn",
+                          "--peers", "kcf", "--backend", "onnxruntime", "--out", str(tmp_path / "peers")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "peers" / "peers.json").read_text())
+    assert set(report["results"]["kcf"]) == {"synthmot_00-id1", "synthmot_00-id2", "MEAN"}
+    share = report["lookalike"]["kcf"]
+    assert share["frames"] == 4 + 3 and 0 <= share["frames_on_other"] <= share["frames"]

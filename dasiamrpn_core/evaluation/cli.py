@@ -17,7 +17,7 @@ from .datasets import DATASETS
 from .errors import DatasetError, ResultsError
 
 DEFAULT_PROTOCOLS: dict[str, tuple[str, ...]] = {
-    "otb": ("ope",), "uav": ("ope",), "lasot": ("ope",), "got10k": ("ope",), "simple": ("ope",),
+    "otb": ("ope",), "uav": ("ope",), "lasot": ("ope",), "got10k": ("ope",), "simple": ("ope",), "mot": ("ope",),
     "vot": ("ope", "supervised"), "vot-lt": ("ope", "longterm"),
 }
 

@@ -5,7 +5,7 @@
 top-left pixels; ``conf 0`` = an ignore region, not an object), optional ``meta.json``
 (``classes``: class number -> name; ``width``, ``height``; ``dataset``).
 
-Each object id becomes one :class:`~..sequence.Sequence` named ``<video>/<id>``: from the first frame
+Each object id becomes one :class:`~..sequence.Sequence` named ``<video>-id<id>``: from the first frame
 it is annotated (the frame it is initialised on) to the last, absent (NaN) on the frames between without
 its id. ``metadata["others"]`` holds, per frame of the sequence, the boxes of every other valid object of
 that frame (an ``(k, 4)`` array): the same-class look-alikes a tracker must not jump to, used by the
@@ -97,7 +97,7 @@ def read_sequences(folder: Path) -> list[Sequence]:
         info = {"video": folder.name, "object_id": obj, "first_frame": start + 1,
                 "class": classes.get(str(int(cls)), str(int(cls))), "others": others,
                 **{k: meta[k] for k in ("width", "height") if k in meta}}
-        sequences.append(Sequence(name=f"{folder.name}/{obj}", frames=frames[start:end], boxes=own,
+        sequences.append(Sequence(name=f"{folder.name}-id{obj}", frames=frames[start:end], boxes=own,
                                   absent=~np.isfinite(own[:, 0]), annotation_file=path, metadata=info))
     return sequences
 
