@@ -43,6 +43,28 @@ def paired_difference(first: dict[str, float], second: dict[str, float], seed: i
             "better": int((d > 0).sum()), "worse": int((d < 0).sum())}
 
 
+FINE_FRAME_STEP = 3   # real sequences keeping every 1st to 3rd source frame vs sparser ones (the issue's subsets)
+
+
+def real_subsets(tracks) -> dict[str, list[str]]:
+    """Extra groups of the real held-out sequences, read from their folder's ``meta.json``: the source
+    benchmark (``sot:otb``) and the frame spacing (``sot:frame_step<=3`` or ``>3``), so that one kind of
+    sequence does not hide another. Tracks without a ``meta.json`` (synthetic, vtest) get none."""
+    out: dict[str, list[str]] = {}
+    for t in tracks:
+        meta_path = Path(t.frames[0]).parent.parent / "meta.json"
+        if t.still or not meta_path.is_file():
+            continue
+        meta = json.loads(meta_path.read_text())
+        if "frame_step" not in meta:
+            continue
+        kind = "mot" if "objects" in meta or "classes" in meta else "sot"
+        step = int(meta["frame_step"])
+        out[t.name] = [f"{kind}:{meta_path.parent.name.split('_', 1)[0]}",
+                       f"{kind}:frame_step{'<=' if step <= FINE_FRAME_STEP else '>'}{FINE_FRAME_STEP}"]
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="dasiamrpn-bench-heldout", description=__doc__.split("\n")[0])
     parser.add_argument("checkpoints", nargs="+", help="project checkpoints; the first is the reference")
@@ -69,15 +91,19 @@ def main(argv=None) -> int:
         sources = ", ".join(f"{k} {v:.4f}" for k, v in result["per_source"].items())
         print(f"{name}: mean AUC {result['mean_auc']:.4f} on {len(scores[name])} sequences ({sources})", flush=True)
     reference = args.checkpoints[0]
+    groups = {"all": list(scores[reference])}
+    for key, source in source_of.items():
+        groups.setdefault(source, []).append(key)
+    for key, labels in real_subsets(tracks).items():
+        for label in labels:
+            groups.setdefault(label, []).append(key)
     differences = {}
     for name in args.checkpoints[1:]:
-        groups = {"all": None, **{s: s for s in dict.fromkeys(source_of.values())}}
-        for label, source in groups.items():
-            keep = [k for k in scores[reference] if source is None or source_of.get(k) == source]
-            diff = paired_difference({k: scores[reference][k] for k in keep}, scores[name])
+        for label, keep in groups.items():
+            diff = paired_difference({k: scores[reference][k] for k in keep if k in scores[reference]}, scores[name])
             differences.setdefault(name, {})[label] = diff
             verdict = "within noise" if diff["ci"][0] <= 0 <= diff["ci"][1] else "beyond noise"
-            where = "" if source is None else f" [{source}]"
+            where = "" if label == "all" else f" [{label}]"
             print(f"{name} - {reference}{where}: {diff['mean']:+.4f}, {CONFIDENCE:.0%} bootstrap CI "
                   f"[{diff['ci'][0]:+.4f}, {diff['ci'][1]:+.4f}] ({verdict}); better on {diff['better']}, "
                   f"worse on {diff['worse']} of {diff['sequences']}")

@@ -285,3 +285,19 @@ def test_eval_and_peers_run_on_a_mot_folder(tmp_path):
     assert set(report["results"]["kcf"]) == {"synthmot_00-id1", "synthmot_00-id2", "MEAN"}
     share = report["lookalike"]["kcf"]
     assert share["frames"] == 4 + 3 and 0 <= share["frames_on_other"] <= share["frames"]
+
+
+def test_heldout_subsets_group_real_sequences_by_benchmark_and_frame_step(tmp_path):
+    from dasiamrpn_benchmarks.heldout import real_subsets
+    root = write_sequence_layout(tmp_path / "sot", sequences=2, frames=3)
+    (root / "synthetic00").rename(root / "otb_Fine")
+    (root / "synthetic01").rename(root / "uav123_Sparse")
+    (root / "otb_Fine" / "meta.json").write_text(json.dumps({"frame_step": 3}))
+    (root / "uav123_Sparse" / "meta.json").write_text(json.dumps({"frame_step": 14}))
+    mot_root = write_mot_layout(tmp_path / "mot", videos=1, frames=3, objects=1)
+    meta = json.loads((mot_root / "synthmot_00" / "meta.json").read_text())
+    (mot_root / "synthmot_00" / "meta.json").write_text(json.dumps({**meta, "frame_step": 1, "objects": 1}))
+    tracks = load_tracks(DatasetSpec(kind="sequences", root=str(root))) + load_tracks(DatasetSpec(kind="mot", root=str(mot_root)))
+    assert real_subsets(tracks) == {"otb_Fine": ["sot:otb", "sot:frame_step<=3"],
+                                    "uav123_Sparse": ["sot:uav123", "sot:frame_step>3"],
+                                    "synthmot_00-id1": ["mot:synthmot", "mot:frame_step<=3"]}
