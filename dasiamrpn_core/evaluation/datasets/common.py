@@ -1,7 +1,9 @@
 """Helpers shared by the dataset readers: frame listing and annotation/frame alignment."""
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +90,26 @@ def select(sequences: list[Sequence], names: list[str] | None, source: Path) -> 
         raise DatasetError(f"sequences not found in {source}: {missing} (available: {known}"
                            f"{' ...' if len(sequences) > 20 else ''})")
     return [by_key[normalise_name(n)] for n in names]
+
+
+def read_meta(path: Path) -> dict:
+    """A folder's ``meta.json`` ({} when there is none; invalid JSON is an error naming the line)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+
+
+def load_folders(dataset: str, root: Path, split: str | None, index: Path | None,
+                 folders: Callable[[Path], list[Path]], read: Callable[[Path], list[Sequence]],
+                 layout: str) -> list[Sequence]:
+    """Every sequence ``read`` gives for each of ``folders(root)``, for the layouts that take no
+    split or index (an empty result is an error describing the ``layout`` expected)."""
+    if split is not None or index is not None:
+        raise DatasetError(f"dataset {dataset!r} takes no --split/--index")
+    sequences = [seq for folder in folders(root) for seq in read(folder)]
+    if not sequences:
+        raise DatasetError(f"no {layout} in {root}")
+    return sequences

@@ -13,7 +13,6 @@ look-alike measure and by training's distractor pairs.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from ..annotation_io import _lines
 from ..errors import AnnotationError, DatasetError
 from ..sequence import Sequence
-from .common import list_frames
+from .common import list_frames, load_folders, read_meta
 
 GT_FILE = Path("gt") / "gt.txt"
 MOT_COLUMNS = 9            # frame, id, x, y, w, h, conf, class, visibility
@@ -73,7 +72,7 @@ def read_sequences(folder: Path) -> list[Sequence]:
     last = int(gt[:, 0].max()) if len(gt) else 0
     if last > len(frames):
         raise AnnotationError(path, None, f"annotates frame {last} but {folder / 'img'} has {len(frames)} frames")
-    meta = _meta(folder / "meta.json")
+    meta = read_meta(folder / "meta.json")
     gt = gt[gt[:, 6] != 0]
     n = len(frames)
     ids = sorted({int(i) for i in gt[:, 1]})
@@ -102,19 +101,6 @@ def read_sequences(folder: Path) -> list[Sequence]:
     return sequences
 
 
-def _meta(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
-
-
 def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
-    if split is not None or index is not None:
-        raise DatasetError("dataset 'mot' takes no --split/--index")
-    sequences = [seq for folder in video_folders(root) for seq in read_sequences(folder)]
-    if not sequences:
-        raise DatasetError(f"no MOTChallenge videos (<name>/gt/gt.txt with img/) in {root}")
-    return sequences
+    return load_folders("mot", root, split, index, video_folders, read_sequences,
+                        "MOTChallenge videos (<name>/gt/gt.txt with img/)")

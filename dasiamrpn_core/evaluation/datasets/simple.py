@@ -8,25 +8,19 @@ frame where the target is absent or unannotated, as in ``../shared/data/train/so
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from ..annotation_io import Annotation, read_boxes
-from ..errors import AnnotationError, DatasetError
+from ..errors import DatasetError
 from ..sequence import Sequence
-from .common import list_frames, make_sequence
+from .common import list_frames, load_folders, make_sequence, read_meta
 
 SECOND_TARGET = "groundtruth_target2.txt"
 
 
 def _attributes(meta_path: Path) -> tuple[tuple[str, ...], dict]:
-    if not meta_path.is_file():
-        return (), {}
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(meta_path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+    meta = read_meta(meta_path)
     names = []
     for text in meta.get("attributes", []):
         name = re.sub(r"\s*\(.*$", "", str(text)).strip().replace(" ", "_")
@@ -63,9 +57,5 @@ def read_sequences(folder: Path) -> list[Sequence]:
 
 
 def load(root: Path, split: str | None = None, index: Path | None = None) -> list[Sequence]:
-    if split is not None or index is not None:
-        raise DatasetError("dataset 'simple' takes no --split/--index")
-    sequences = [seq for folder in sequence_folders(root) for seq in read_sequences(folder)]
-    if not sequences:
-        raise DatasetError(f"no sequences (<name>/groundtruth.txt with img/) in {root}")
-    return sequences
+    return load_folders("simple", root, split, index, sequence_folders, read_sequences,
+                        "sequences (<name>/groundtruth.txt with img/)")
