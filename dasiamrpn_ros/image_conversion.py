@@ -14,6 +14,8 @@ before handing a message to the bridge, so both give the same pixels:
 
 The encodings that camera drivers publish and neither bridge handles alike (packed YUV 4:2:2,
 NV21, Bayer mosaics) are converted here with OpenCV (``CAMERA_CODES``), after the same checks.
+Depth images (``16UC1`` millimetres, ``32FC1`` metres) go through the same checks and row
+unpacking, but are never converted: :func:`depth_to_array` returns their raw values.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import cv2
 import numpy as np
 from cv_bridge import CvBridge
 from sensor_msgs.msg import CompressedImage, Image
+
+from dasiamrpn_core.depth import METRE, MILLIMETRE
 
 
 class ImageConversionError(ValueError):
@@ -43,6 +47,7 @@ class EncodingLayout:
     bytes_per_channel: int
     rows_num: int = 1      # data rows = height * rows_num / rows_den (NV21: a full-size Y plane
     rows_den: int = 1      # and a half-height interleaved VU plane)
+    kind: str = "u"        # numpy kind of a channel: u (unsigned integer) or f (float)
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -86,17 +91,20 @@ CAMERA_CODES: dict[str, int] = {
     "bayer_rggb16": cv2.COLOR_BayerRGGB2BGR, "bayer_bggr16": cv2.COLOR_BayerBGGR2BGR,
     "bayer_gbrg16": cv2.COLOR_BayerGBRG2BGR, "bayer_grbg16": cv2.COLOR_BayerGRBG2BGR,
 }
+# depth images (REP 118): 16-bit millimetres or 32-bit float metres; the unit in metres per value
+DEPTH_ENCODINGS: dict[str, EncodingLayout] = {"16UC1": EncodingLayout(1, 2), "32FC1": EncodingLayout(1, 4, kind="f")}
+DEPTH_UNITS: dict[str, float] = {"16UC1": MILLIMETRE, "32FC1": METRE}
 EVEN_WIDTH = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv", "nv21")   # two pixels share their chroma
 TARGET_ENCODING = "bgr8"
 UINT16_TO_UINT8 = 255.0 / 65535.0  # the C++ cv_bridge's scaling between 16- and 8-bit images
 
 
-def check_image_layout(msg: Image) -> EncodingLayout:
-    """Validate encoding and sizes of ``msg`` without touching the pixels."""
-    layout = SUPPORTED_ENCODINGS.get(msg.encoding)
+def check_image_layout(msg: Image, supported: dict[str, EncodingLayout] = SUPPORTED_ENCODINGS) -> EncodingLayout:
+    """Validate encoding (one of ``supported``) and sizes of ``msg`` without touching the pixels."""
+    layout = supported.get(msg.encoding)
     if layout is None:
         raise ImageConversionError(
-            "encoding", f"unsupported encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+            "encoding", f"unsupported encoding {msg.encoding!r}; supported: {', '.join(supported)}")
     if msg.width == 0 or msg.height == 0:
         raise ImageConversionError("size", f"zero-sized image ({msg.width}x{msg.height})")
     if msg.encoding in EVEN_WIDTH and (msg.width % 2 or (msg.encoding == "nv21" and msg.height % 2)):
@@ -117,7 +125,7 @@ def check_image_layout(msg: Image) -> EncodingLayout:
 
 def _pixels(msg: Image, layout: EncodingLayout) -> np.ndarray:
     """The image as an (H, W[, C]) array without row padding, in native byte order."""
-    dtype = np.dtype(np.uint16 if layout.bytes_per_channel == 2 else np.uint8)
+    dtype = np.dtype(f"{layout.kind}{layout.bytes_per_channel}")
     if layout.bytes_per_channel > 1:
         dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     height = layout.data_rows(msg.height)
@@ -126,6 +134,25 @@ def _pixels(msg: Image, layout: EncodingLayout) -> np.ndarray:
     shape = (height, msg.width) + ((layout.channels,) if layout.channels > 1 else ())
     pixels = np.ascontiguousarray(rows).view(dtype).reshape(shape)
     return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
+
+
+def depth_to_array(msg: Image) -> tuple[np.ndarray, float]:
+    """A depth image (16UC1 millimetres, 32FC1 metres) as its raw (H, W) values in native byte
+    order, and their unit in metres; ImageConversionError naming a refused encoding or bad sizes."""
+    layout = check_image_layout(msg, DEPTH_ENCODINGS)
+    return _pixels(msg, layout), DEPTH_UNITS[msg.encoding]
+
+
+def depth_to_image(depth: np.ndarray, header=None) -> Image:
+    """A packed depth ``sensor_msgs/Image`` of (H, W) uint16 millimetres (16UC1) or float32 metres
+    (32FC1), for the replay camera and the tests."""
+    encodings = {np.dtype(np.uint16): "16UC1", np.dtype(np.float32): "32FC1"}
+    if depth.ndim != 2 or depth.dtype not in encodings:
+        raise ValueError(f"expected (H, W) uint16 millimetres or float32 metres, got {depth.dtype} {depth.shape}")
+    msg = _image_message(Image(), depth, encodings[depth.dtype])
+    if header is not None:
+        msg.header = header
+    return msg
 
 
 def scale_16_to_8(pixels: np.ndarray) -> np.ndarray:

@@ -10,16 +10,19 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, Point32, PolygonStamped
+from geometry_msgs.msg import Point, Point32, PointStamped, PolygonStamped
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import ImageMarker
 
+from dasiamrpn_core.depth import Estimate3D
+
 try:
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    from vision_msgs.msg import (Detection2D, Detection2DArray, Detection3D, Detection3DArray,
+                                 ObjectHypothesisWithPose)
     VISION_MSGS_ERROR: str | None = None
-except ImportError as _exc:  # the node still runs: ~/detections is off and it says so once
-    Detection2D = Detection2DArray = ObjectHypothesisWithPose = None
+except ImportError as _exc:  # the node still runs: ~/detections (and ~/detections_3d) are off; it says so once
+    Detection2D = Detection2DArray = Detection3D = Detection3DArray = ObjectHypothesisWithPose = None
     VISION_MSGS_ERROR = (f"vision_msgs is not importable ({_exc}); ~/detections is off. Install "
                          f"ros-$ROS_DISTRO-vision-msgs, or run `make setup` in the standalone venv")
 
@@ -66,11 +69,47 @@ def detections(header: Header, box: Sequence[float] | None, score: float, target
         det = Detection2D(header=header, id=str(target_id))
         det.bbox.center.position.x, det.bbox.center.position.y = x + w / 2.0, y + h / 2.0
         det.bbox.size_x, det.bbox.size_y = w, h
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = label, float(score)
-        det.results = [hypothesis]
+        det.results = [scored_hypothesis(label, score)]
         msg.detections = [det]
     return msg
+
+
+@dataclass(frozen=True)
+class Target3D:
+    """One target's 3D estimate in a frame (a multi-target node passes one per target)."""
+
+    target_id: int
+    estimate: Estimate3D
+    score: float
+
+
+def scored_hypothesis(label: str, score: float):
+    result = ObjectHypothesisWithPose()
+    result.hypothesis.class_id, result.hypothesis.score = label, float(score)
+    return result
+
+
+def detections_3d(header: Header, targets: Sequence[Target3D], label: str):
+    """One frame's ``vision_msgs/Detection3DArray``: per target with an estimate one detection
+    (``bbox.center.position`` in metres in the depth image's optical frame, orientation identity,
+    ``bbox.size`` = metric width, height and visible depth spread, ``id`` = the target id,
+    ``results[0].hypothesis`` = (label, score) as in ``~/detections``); an empty array otherwise."""
+    msg = Detection3DArray(header=header)
+    for target in targets:
+        det = Detection3D(header=header, id=str(target.target_id))
+        position, size = target.estimate.position, target.estimate.size
+        det.bbox.center.position.x, det.bbox.center.position.y, det.bbox.center.position.z = position
+        det.bbox.center.orientation.w = 1.0
+        det.bbox.size.x, det.bbox.size.y, det.bbox.size.z = size
+        det.results = [scored_hypothesis(label, target.score)]
+        msg.detections.append(det)
+    return msg
+
+
+def position_point(header: Header, estimate: Estimate3D) -> PointStamped:
+    """The target's position (metres, the depth image's optical frame) for RViz and simple consumers."""
+    x, y, z = estimate.position
+    return PointStamped(header=header, point=Point(x=float(x), y=float(y), z=float(z)))
 
 
 MARKER_NS = "dasiamrpn"

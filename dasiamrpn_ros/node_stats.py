@@ -7,7 +7,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from .depth_input import KINDS as DEPTH_FAILURES
+
 WINDOW = 100  # recent tracked frames the rates and medians are computed over
+DEPTH_OUTCOMES = ("estimated",) + DEPTH_FAILURES
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class StatsView:
     received: int
     tracked: int
     rejected: int
+    depth: dict[str, int]   # use_depth: 3D estimates per outcome (estimated, missing, stale, invalid)
+    depth_ms: float         # median time of the 3D step (pairing, decoding, estimating)
 
 
 class NodeStats:
@@ -33,6 +38,8 @@ class NodeStats:
         self._track_ms: deque[float] = deque(maxlen=WINDOW)
         self._overhead_ms: deque[float] = deque(maxlen=WINDOW)
         self._stamp_age_ms: deque[float] = deque(maxlen=WINDOW)
+        self.depth = dict.fromkeys(DEPTH_OUTCOMES, 0)
+        self._depth_ms: deque[float] = deque(maxlen=WINDOW)
 
     def on_received(self) -> None:
         with self._lock:
@@ -41,6 +48,13 @@ class NodeStats:
     def on_rejected(self) -> None:
         with self._lock:
             self.rejected += 1
+
+    def on_depth(self, outcomes: list[str], step_ms: float) -> None:
+        """One frame's 3D step: each target's outcome (one of DEPTH_OUTCOMES) and the step's time."""
+        with self._lock:
+            for outcome in outcomes:
+                self.depth[outcome] += 1
+            self._depth_ms.append(step_ms)
 
     def on_tracked(self, latency_ms: float, track_ms: float, stamp_age_ms: float) -> None:
         """latency: frame received -> outputs published; track: the tracker's share of it."""
@@ -63,7 +77,8 @@ class NodeStats:
                 latency_ms=_median(self._latency_ms), track_ms=_median(self._track_ms),
                 overhead_ms=_median(self._overhead_ms),
                 stamp_age_ms=_median(self._stamp_age_ms),
-                received=self.received, tracked=self.tracked, rejected=self.rejected)
+                received=self.received, tracked=self.tracked, rejected=self.rejected,
+                depth=dict(self.depth), depth_ms=_median(self._depth_ms))
 
 
 def _median(values: deque[float]) -> float:

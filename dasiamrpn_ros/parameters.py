@@ -18,6 +18,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from dasiamrpn_core.config import MODES, DistractorParams, LongTermParams
 from dasiamrpn_core.runtime import BACKENDS
 
+from .depth_input import DEPTH_MAX_LEAD_S
+
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 MODEL_VALUE = -1.0   # a threshold parameter at a negative value: the model file's own value
 MODEL_VALUED = ("similarity_failure_ratio",)   # thresholds that a checkpoint may store (its tracker section)
@@ -127,6 +129,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               "search), the next matching ~/init_detections re-initialises (a new target id).", Applies.LIVE),
     ParamSpec("publish_debug_image", True, "Publish ~/debug_image (computed only while subscribed).",
               Applies.LIVE),
+    ParamSpec("use_depth", False, "Also subscribe to a depth image registered to the colour image (depth: "
+              "16UC1 mm or 32FC1 m, at the colour image's size) and its depth/camera_info, and publish "
+              "~/detections_3d and ~/position. false: no depth subscription.", Applies.RESTART),
+    ParamSpec("depth_max_age", 0.05, "use_depth: the paired depth frame is the one of the closest stamp no "
+              "older than this many seconds before the colour frame (and at most "
+              f"{DEPTH_MAX_LEAD_S * 1000:g} ms after it); none: no 3D output for that frame, counted as depth_stale.", Applies.LIVE, float_range=(0.001, 1.0)),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", Applies.RESTART,
               float_range=(0.1, 60.0)),
     ParamSpec("failure_threshold", _LT.failure_threshold, "longterm: a score below this is a low "
@@ -207,6 +215,8 @@ class NodeSettings:
     reinit_on_lost: bool
     publish_debug_image: bool
     diagnostics_period: float
+    use_depth: bool
+    depth_max_age: float
 
     @staticmethod
     def from_values(values: Mapping[str, Any]) -> NodeSettings:
@@ -229,7 +239,8 @@ class NodeSettings:
             frame_buffer_size=v["frame_buffer_size"],
             frame_buffer_max_mb=v["frame_buffer_max_mb"], image_timeout=v["image_timeout"], label=v["label"],
             init_class_id=v["init_class_id"], init_min_score=v["init_min_score"], reinit_on_lost=v["reinit_on_lost"],
-            publish_debug_image=v["publish_debug_image"], diagnostics_period=v["diagnostics_period"])
+            publish_debug_image=v["publish_debug_image"], diagnostics_period=v["diagnostics_period"],
+            use_depth=v["use_depth"], depth_max_age=v["depth_max_age"])
 
 
 def defaults() -> dict[str, Any]:

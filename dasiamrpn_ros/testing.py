@@ -225,6 +225,18 @@ class Probe:
                 self._cond.notify_all()
         return record
 
+    def add_recorder(self, key: str, kind, topic: str) -> None:
+        """Also record ``topic`` (reliable, keep-last 1000) under ``key``."""
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        with self._cond:
+            self.records.setdefault(key, [])
+        self.node.create_subscription(kind, topic, self._recorder(key), QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+
+    def with_stamp(self, key: str, stamp) -> list[Received]:
+        with self._cond:
+            return [r for r in self.records[key] if r.msg.header.stamp == stamp]
+
     def subscribe_debug_image(self) -> None:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image

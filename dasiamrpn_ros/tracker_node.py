@@ -23,7 +23,7 @@ import rclpy
 import torch
 from cv_bridge import CvBridge
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PolygonStamped
+from geometry_msgs.msg import PointStamped, PolygonStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
@@ -32,7 +32,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.utilities import remove_ros_args
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import ImageMarker
 from sensor_msgs.srv import SetCameraInfo
 from std_msgs.msg import Float32, Header, String
@@ -41,19 +41,21 @@ from std_srvs.srv import Trigger
 from dasiamrpn_core import CheckpointError, ExportError, describe, load_tracker
 from dasiamrpn_core.visualize import annotate
 
+from .depth_input import DEPTH_WAIT_S, DepthInput, DepthOutcome
 from .frame_buffer import BufferedFrame, FrameBuffer, Stamp
 from .image_conversion import (ImageConversionError, bgr_to_compressed, bgr_to_image, check_image_layout,
                                compressed_to_bgr, image_to_bgr)
 from .faults import Faults
-from .messages import (VISION_MSGS_ERROR, Detection2DArray, DiagnosticsSnapshot, box_polygon, choose_detection,
-                       detections, diagnostics_array, image_marker, image_qos)
-from .node_stats import NodeStats
+from .messages import (VISION_MSGS_ERROR, Detection2DArray, Detection3DArray, DiagnosticsSnapshot, Target3D,
+                       box_polygon, choose_detection, detections, detections_3d, diagnostics_array, image_marker,
+                       image_qos, position_point)
+from .node_stats import DEPTH_OUTCOMES, NodeStats
 from .parameters import PARAMS, SPECS, ModelSettings, NodeSettings, Thresholds, check_changes
 from .rate_limited_log import RateLimitedLog
 from .ros_main import init_without_signal_handlers, install_stop_signals, spin_until_stopped
 
 NODE_NAME = "dasiamrpn_tracker"
-EXECUTOR_THREADS = 5     # images, init_box, stop, diagnostics, parameter services
+EXECUTOR_THREADS = 6     # images, init_box, stop, diagnostics, parameter services, depth
 WAIT_FRAME_S = 0.2       # the tracking thread re-checks for shutdown this often
 LOG_PERIOD_S = 5.0       # per-kind throttle of bad-input log lines
 NS_PER_MS = 1e6
@@ -61,6 +63,7 @@ BYTES_PER_MB = 2**20
 TRACK_FAILURES_WARN = 3    # tracking raised on this many frames in a row: /diagnostics WARN
 TRACK_FAILURES_ERROR = 10  # ... this many: ERROR, the model is not usable
 CLOSE_TIMEOUT_S = 2.0      # the tracking thread is waited for this long at shutdown
+DEPTH_QUEUE_DEPTH = 5      # use_depth: keep-last depth of the depth and camera_info subscriptions
 
 
 class StartupError(RuntimeError):
@@ -108,6 +111,8 @@ class TrackerCore:
                                                      self._buffer_bytes(self._settings))
         self._stats = NodeStats()
         self._faults = Faults()
+        self._depth: DepthInput | None = None   # use_depth: made by _activate
+        self._depth_problem = ""                 # the newest depth problem, for diagnostics
 
         # the tracker in use and the model settings it was built with; guarded by _tracker_lock.
         # ~/init_box builds and initialises a new tracker outside this lock and swaps it in only
@@ -182,7 +187,7 @@ class TrackerCore:
         self._debug_compressed_pub = self._made(
             pub, self.create_publisher(CompressedImage, "~/debug_image/compressed", 1))
         self._diag_pub = self._made(pub, self.create_publisher(DiagnosticArray, "/diagnostics", 10))
-        self._made(self.destroy_service, self.create_service(
+        init_service = self._made(self.destroy_service, self.create_service(
             SetCameraInfo, "~/init_box", self._on_init_box, callback_group=self._init_group))
         if VISION_MSGS_ERROR is None:   # a detector starts (and, once lost, restarts) tracking
             self._made(sub, self.create_subscription(Detection2DArray, "~/init_detections", self._on_init_detections,
@@ -191,11 +196,33 @@ class TrackerCore:
             Trigger, "~/stop", self._on_stop, callback_group=self._stop_group))
         self._made(self.destroy_timer, self.create_timer(settings.diagnostics_period, self._publish_diagnostics,
                                                          callback_group=self._diagnostics_group))
+        self._activate_depth(settings)
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._track_loop, name="tracking", daemon=True)
         self._worker.start()
         topic = self._image_sub.topic_name
-        self.get_logger().info(f"waiting for images on {topic}; call {self.get_name()}/init_box to start")
+        depth = (f" and depth on {self._depth.depth_topic} + {self._depth.info_topic}"
+                 if self._depth is not None else "")
+        init_box = self.resolve_service_name(init_service.srv_name)   # fully qualified: /<ns>/<node>/init_box
+        self.get_logger().info(f"waiting for images on {topic}{depth}; call {init_box} to start")
+
+    def _activate_depth(self, settings: NodeSettings) -> None:
+        """use_depth: the depth and camera_info subscriptions and the 3D publishers (else none)."""
+        self._depth = None
+        self._detections_3d_pub = self._position_pub = None
+        if not settings.use_depth:
+            return
+        sub, pub = self.destroy_subscription, self.destroy_publisher
+        group = MutuallyExclusiveCallbackGroup()
+        qos = image_qos(settings.image_reliability, DEPTH_QUEUE_DEPTH)
+        depth_sub = self._made(sub, self.create_subscription(Image, "depth", self._on_depth, qos,
+                                                             callback_group=group))
+        info_sub = self._made(sub, self.create_subscription(CameraInfo, "depth/camera_info", self._on_depth_info,
+                                                            qos, callback_group=group))
+        self._depth = DepthInput(depth_sub.topic_name, info_sub.topic_name)
+        if VISION_MSGS_ERROR is None:
+            self._detections_3d_pub = self._made(pub, self.create_publisher(Detection3DArray, "~/detections_3d", 10))
+        self._position_pub = self._made(pub, self.create_publisher(PointStamped, "~/position", 10))
 
     def _deactivate(self, timeout: float = CLOSE_TIMEOUT_S) -> bool:
         """Stop tracking and publishing: the session ends, the thread stops, the entities go."""
@@ -311,6 +338,18 @@ class TrackerCore:
         self._buffer.push(Stamp.of(msg.header.stamp), time.monotonic_ns(), msg, len(msg.data))
         self._stats.on_received()
 
+    def _on_depth(self, msg: Image) -> None:
+        problem = self._depth.on_depth(msg)
+        if problem:
+            self._depth_problem = problem
+            self._log_bad("depth_image", problem)
+
+    def _on_depth_info(self, msg: CameraInfo) -> None:
+        problem = self._depth.on_info(msg)
+        if problem:
+            self._depth_problem = problem
+            self._log_bad("depth_camera_info", problem)
+
     def _reject(self, kind: str, message: str) -> None:
         self._stats.on_rejected()
         self._last_problem = message
@@ -367,20 +406,42 @@ class TrackerCore:
                                                    or self._debug_compressed_pub.get_subscription_count() > 0):
             text = None if box is not None else f"{state} {result.score:.2f}"
             debug = annotate(image, box, float(result.score), state, text=text)
+        located = self._locate(frame.stamp, image.shape[:2], session, state, box)
         with self._session_lock:   # the outputs go out only while this session is still the current one
             if self._session is not session:
                 return  # stopped or re-initialised while this frame was tracked
             session.state = state
-            self._publish(frame, debug, box, float(result.score), session, track_ns)
+            self._publish(frame, debug, box, float(result.score), session, track_ns, located)
+
+    def _locate(self, stamp: Stamp, image_shape: tuple[int, int], session: Session, state: str,
+                box) -> DepthOutcome | None:
+        """use_depth: the 3D step of a tracked frame (counted in /diagnostics, failures logged); None
+        without depth, and an empty outcome while the target is not tracked (searching, lost)."""
+        if self._depth is None:
+            return None
+        if state != "tracking" or box is None:
+            return DepthOutcome(self._depth.last_frame_id)
+        start_ns = time.monotonic_ns()
+        height, width = image_shape
+        outcome = self._depth.locate(stamp, (width, height), {session.target_id: box},
+                                     self._settings.depth_max_age, DEPTH_WAIT_S)
+        self._stats.on_depth(["estimated"] * len(outcome.estimates) + [f.kind for f in outcome.failures.values()],
+                             (time.monotonic_ns() - start_ns) / NS_PER_MS)
+        for failure in outcome.failures.values():
+            self._depth_problem = failure.message
+            self._log_bad(f"depth_{failure.kind}", f"no 3D position ({failure.kind}): {failure.message}")
+        return outcome
 
     def _publish(self, frame: BufferedFrame[Any], debug: np.ndarray | None, box, score: float,
-                 session: Session, track_ns: int) -> None:
+                 session: Session, track_ns: int, located: DepthOutcome | None = None) -> None:
         """One frame's outputs (holding _session_lock)."""
         header: Header = frame.payload.header
         if self._detections_pub is not None:  # the stamped output: box, score and target id together
             tracked = box if session.state == "tracking" else None
             self._detections_pub.publish(detections(header, tracked, score, session.target_id,
                                                     self._settings.label))
+        if located is not None:
+            self._publish_3d(header, located, score)
         # the header-less score and state (for people and simple scripts; they cannot be paired with
         # a frame reliably) before the box: a consumer keyed on the box has seen them
         self._score_pub.publish(Float32(data=score))
@@ -396,6 +457,16 @@ class TrackerCore:
         stamp_age_ns = self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)
         self._stats.on_tracked((done_ns - frame.received_ns) / NS_PER_MS, track_ns / NS_PER_MS,
                                stamp_age_ns / NS_PER_MS)
+
+    def _publish_3d(self, header: Header, located: DepthOutcome, score: float) -> None:
+        """``~/detections_3d`` (every tracked frame; empty without an estimate) and ``~/position`` (each
+        estimate), stamped like the colour frame, in the depth frame's frame_id."""
+        header_3d = Header(stamp=header.stamp, frame_id=located.frame_id or header.frame_id)
+        targets = [Target3D(target_id, estimate, score) for target_id, estimate in sorted(located.estimates.items())]
+        if self._detections_3d_pub is not None:
+            self._detections_3d_pub.publish(detections_3d(header_3d, targets, self._settings.label))
+        for target in targets:
+            self._position_pub.publish(position_point(header_3d, target.estimate))
 
     # -- services ----------------------------------------------------------------------------
     def _on_init_box(self, request: SetCameraInfo.Request, response: SetCameraInfo.Response):
@@ -563,6 +634,9 @@ class TrackerCore:
                 header = Header(stamp=self.get_clock().now().to_msg(), frame_id=session.frame_id)
                 if self._detections_pub is not None:
                     self._detections_pub.publish(detections(header, None, 0.0, session.target_id, ""))
+                if self._depth is not None and self._detections_3d_pub is not None:
+                    self._detections_3d_pub.publish(detections_3d(
+                        Header(stamp=header.stamp, frame_id=self._depth.last_frame_id or session.frame_id), [], ""))
         return session is not None
 
     def _on_stop(self, _request: Trigger.Request, response: Trigger.Response):
@@ -621,8 +695,18 @@ class TrackerCore:
                    ("frame_buffer_mb", f"{buffer.bytes / BYTES_PER_MB:.1f}"),
                    ("frame_buffer_limit_mb", f"{buffer.max_bytes / BYTES_PER_MB:.1f}"),
                    ("frames_evicted_for_memory", str(buffer.evicted_for_memory)),
-                   ("detections", "on" if self._detections_pub is not None else "off: vision_msgs missing")))
+                   ("detections", "on" if self._detections_pub is not None else "off: vision_msgs missing"))
+            + self._depth_diagnostics(view))
         self._diag_pub.publish(diagnostics_array(header, self.get_fully_qualified_name(), snap))
+
+    def _depth_diagnostics(self, view) -> tuple[tuple[str, str], ...]:
+        """use_depth: depth frames received, 3D outcomes per kind, the 3D step's median time, the last
+        depth problem; nothing without depth."""
+        if self._depth is None:
+            return ()
+        return ((("depth_frames_received", str(self._depth.received)),)
+                + tuple((f"depth_{kind}", str(view.depth[kind])) for kind in DEPTH_OUTCOMES)
+                + (("depth_ms", f"{view.depth_ms:.2f}"), ("depth_last_problem", self._depth_problem)))
 
 
 class TrackerNode(TrackerCore, Node):

@@ -5,19 +5,28 @@
 
     ros2 launch dasiamrpn_ros tracker.launch.py namespace:=left node_name:=tracker image:=/left/image_raw
 
+    ros2 launch dasiamrpn_ros tracker.launch.py use_depth:=true image:=/camera/camera/color/image_raw \\
+        depth:=/camera/camera/aligned_depth_to_color/image_raw
+
 Arguments: image (the topic remapped to the node's `image` input; `<image>/compressed` for
 use_compressed), params_file (default: the installed config/tracker.yaml, which applies to any node
-name), namespace, node_name, use_sim_time, checkpoint, device, mode, use_compressed, image_reliability
-(empty: keep the parameters file's value), start_camera, video_device.
+name), namespace, node_name, use_sim_time, checkpoint, device, mode, use_compressed, image_reliability,
+use_depth (empty: keep the parameters file's value), depth (the registered depth image topic),
+depth_info (its CameraInfo; empty: the camera_info beside the depth topic), start_camera (needs the
+v4l2_camera package), video_device. Booleans: true/1 or false/0 (any case); anything else stops the
+launch naming the argument (dasiamrpn_ros/launch_arguments.py). A tracker that fails at start-up
+(exit code 1) ends the launch with exit code 1.
 """
 import os
 
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from dasiamrpn_ros.launch_arguments import (CAMERA_HINT, OVERRIDABLE, exit_problem, parameter_overrides, parse_bool,
+                                            remappings)
 
 PACKAGE = "dasiamrpn_ros"
 TRACKER_EXECUTABLE = "tracker_node"
@@ -25,23 +34,43 @@ TRACKER_NODE_NAME = "dasiamrpn_tracker"
 CAMERA_PACKAGE = "v4l2_camera"
 CAMERA_EXECUTABLE = "v4l2_camera_node"
 PARAMS_FILE = ("config", "tracker.yaml")
-# launch arguments that override the parameters file when not empty, and how their text is typed
-OVERRIDABLE = ("checkpoint", "device", "mode", "use_compressed", "image_reliability")
-BOOLEAN = ("use_compressed",)
+
+
+def _value(context, name: str) -> str:
+    return LaunchConfiguration(name).perform(context)
+
+
+def _on_tracker_exit(node: str):
+    """The tracker's on_exit: a failed tracker fails the launch (launch turns the exception into
+    exit code 1 and shuts everything down); a tracker that ended cleanly ends the launch."""
+    def handle(event, _context):
+        problem = exit_problem(node, event.returncode)
+        if problem is not None:
+            raise RuntimeError(problem)
+        return [Shutdown(reason=f"{node} exited")]
+    return handle
 
 
 def _tracker_node(context):
-    image = LaunchConfiguration("image").perform(context)
-    overrides = {name: LaunchConfiguration(name).perform(context) for name in OVERRIDABLE}
-    overrides = {name: (value.lower() == "true" if name in BOOLEAN else value)
-                 for name, value in overrides.items() if value}
-    overrides["use_sim_time"] = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
-    parameters = [LaunchConfiguration("params_file").perform(context), overrides]
-    return [Node(package=PACKAGE, executable=TRACKER_EXECUTABLE, output="screen",
-                 name=LaunchConfiguration("node_name").perform(context),
-                 namespace=LaunchConfiguration("namespace").perform(context),
-                 parameters=parameters,
-                 remappings=[("image", image), ("image/compressed", f"{image}/compressed")])]
+    values = {name: _value(context, name) for name in OVERRIDABLE}
+    parameters = [_value(context, "params_file"), parameter_overrides(values)]
+    name, namespace = _value(context, "node_name"), _value(context, "namespace")
+    return [Node(package=PACKAGE, executable=TRACKER_EXECUTABLE, output="screen", name=name, namespace=namespace,
+                 parameters=parameters, on_exit=_on_tracker_exit("/".join(("", namespace.strip("/"), name)).replace("//", "/")),
+                 remappings=remappings(_value(context, "image"), _value(context, "depth"),
+                                       _value(context, "depth_info")))]
+
+
+def _camera_node(context):
+    if not parse_bool("start_camera", _value(context, "start_camera")):
+        return []
+    try:
+        get_package_share_directory(CAMERA_PACKAGE)
+    except PackageNotFoundError as exc:
+        raise RuntimeError(CAMERA_HINT) from exc
+    return [Node(package=CAMERA_PACKAGE, executable=CAMERA_EXECUTABLE, name="camera", output="screen",
+                 parameters=[{"video_device": _value(context, "video_device")}],
+                 remappings=[("image_raw", _value(context, "image"))])]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -58,20 +87,25 @@ def generate_launch_description() -> LaunchDescription:
                               description="siamrpn | dasiamrpn | longterm (empty: parameters file)"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the tracker node"),
         DeclareLaunchArgument("node_name", default_value=TRACKER_NODE_NAME, description="name of the tracker node"),
-        DeclareLaunchArgument("use_sim_time", default_value="false",
-                              description="true: stamps and timers follow /clock (rosbag replay)"),
+        DeclareLaunchArgument("use_sim_time", default_value="",
+                              description="true: stamps and timers follow /clock (rosbag replay) (empty: parameters "
+                                          "file, else false)"),
         DeclareLaunchArgument("use_compressed", default_value="",
                               description="true: subscribe to <image>/compressed (empty: parameters file)"),
         DeclareLaunchArgument("image_reliability", default_value="",
                               description="best_effort | reliable (empty: parameters file)"),
+        DeclareLaunchArgument("use_depth", default_value="",
+                              description="true: also the depth topic in, ~/detections_3d and ~/position out "
+                                          "(empty: parameters file)"),
+        DeclareLaunchArgument("depth", default_value="/camera/depth/image_raw",
+                              description="depth image registered to the image topic (16UC1 mm or 32FC1 m)"),
+        DeclareLaunchArgument("depth_info", default_value="",
+                              description="CameraInfo of the depth image (empty: camera_info beside the depth topic)"),
         DeclareLaunchArgument("start_camera", default_value="false",
-                              description="also start v4l2_camera publishing the image topic"),
+                              description="also start v4l2_camera publishing the image topic "
+                                          "(needs ros-$ROS_DISTRO-v4l2-camera)"),
         DeclareLaunchArgument("video_device", default_value="/dev/video0",
                               description="camera device for v4l2_camera"),
     ]
-    camera = Node(
-        package=CAMERA_PACKAGE, executable=CAMERA_EXECUTABLE, name="camera", output="screen",
-        parameters=[{"video_device": LaunchConfiguration("video_device")}],
-        remappings=[("image_raw", LaunchConfiguration("image"))],
-        condition=IfCondition(LaunchConfiguration("start_camera")))
-    return LaunchDescription(arguments + [camera, OpaqueFunction(function=_tracker_node)])
+    return LaunchDescription(arguments + [OpaqueFunction(function=_camera_node),
+                                          OpaqueFunction(function=_tracker_node)])

@@ -120,3 +120,14 @@ def test_box_shape_benchmark_on_the_bundled_models(tmp_path):
     assert lite > 0.7 and compact < 0.5
     bad = run("box_shape", str(weights / "siamrpn_lite0.pth"), "--config", str(tmp_path / "none.yaml"), cwd=tmp_path)
     assert bad.returncode == 2 and "none.yaml" in bad.stderr
+
+
+def test_depth_cost_benchmark(tmp_path):
+    """The node's 3D step timed on 640x480 in both encodings; every case locates the target (1.5 m)."""
+    out = run("depth_cost", "--frames", "20", "--json", str(tmp_path / "d.json"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "3D step per frame, 640x480" in out.stdout and "CPU:" in out.stdout
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert {(c["encoding"], c["frames"]) for c in report["cases"]} == {("16UC1", 20), ("32FC1", 20)}
+    for case in report["cases"]:
+        assert 0 < case["median_ms"] <= case["p95_ms"] and abs(case["depth_m"] - 1.5) < 0.015

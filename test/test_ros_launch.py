@@ -75,14 +75,135 @@ def test_parameters_file_is_installed_and_matches_the_node():
     from dasiamrpn_ros.parameters import SPECS
     from dasiamrpn_ros.tracker_node import NODE_NAME
     assert c["TRACKER_NODE_NAME"] == NODE_NAME
-    assert set(c["OVERRIDABLE"]) <= set(SPECS)
+    from dasiamrpn_ros.launch_arguments import BOOLEAN, OVERRIDABLE
+    assert set(OVERRIDABLE) - {"use_sim_time"} <= set(SPECS)   # (use_sim_time is rclpy's own parameter)
+    assert {name for name in OVERRIDABLE if name in SPECS and isinstance(SPECS[name].default, bool)} <= set(BOOLEAN)
+
+
+def argument_defaults() -> dict[str, str]:
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    defaults = {}
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "DeclareLaunchArgument":
+            default = next((k.value for k in call.keywords if k.arg == "default_value"), None)
+            defaults[call.args[0].value] = default.value if isinstance(default, ast.Constant) else None
+    return defaults
 
 
 def test_launch_arguments():
     assert {"image", "params_file", "checkpoint", "device", "mode", "start_camera", "video_device", "namespace",
-            "node_name", "use_sim_time", "use_compressed", "image_reliability"} <= declared_arguments()
+            "node_name", "use_sim_time", "use_compressed", "image_reliability", "use_depth", "depth",
+            "depth_info"} <= declared_arguments()
     c = launch_constants()
     assert (c["CAMERA_PACKAGE"], c["CAMERA_EXECUTABLE"]) == ("v4l2_camera", "v4l2_camera_node")
+
+
+def test_every_override_defaults_to_the_parameters_file():
+    """An argument left out never overrides the parameters file: use_sim_time too (it defaulted to
+    "false" and so overrode a file that sets use_sim_time: true)."""
+    from dasiamrpn_ros.launch_arguments import OVERRIDABLE
+    defaults = argument_defaults()
+    assert {name: defaults[name] for name in OVERRIDABLE} == dict.fromkeys(OVERRIDABLE, "")
+    assert defaults["depth_info"] == ""   # the camera_info beside the depth topic
+
+
+def test_the_launch_file_uses_the_shared_rules():
+    """The overrides, remappings, booleans (start_camera too) and the exit rule come from
+    dasiamrpn_ros.launch_arguments (tested below); the tracker has an on_exit handler and no
+    argument is read as a boolean any other way (no IfCondition, no == "true")."""
+    text = LAUNCH_FILE.read_text()
+    tree = ast.parse(text)
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "dasiamrpn_ros.launch_arguments"
+                for a in n.names}
+    assert {"parameter_overrides", "parse_bool", "remappings", "exit_problem", "OVERRIDABLE", "CAMERA_HINT"} <= imported
+    nodes = [call for call in ast.walk(tree) if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Node"]
+    tracker = [n for n in nodes if any(k.arg == "executable" and getattr(k.value, "id", "") == "TRACKER_EXECUTABLE"
+                                       for k in n.keywords)]
+    assert len(tracker) == 1 and any(k.arg == "on_exit" for k in tracker[0].keywords)
+    assert "IfCondition" not in text and '== "true"' not in text and ".lower()" not in text
+    assert 'parse_bool("start_camera"' in text
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("TRUE", True), ("1", True), ("True", True),
+                                         ("false", False), ("0", False), ("False", False), (" true ", True)])
+def test_one_boolean_rule(text, value):
+    from dasiamrpn_ros.launch_arguments import parse_bool
+    assert parse_bool("use_compressed", text) is value
+
+
+@pytest.mark.parametrize("text", ["yes", "2", "ture", "on", ""])
+def test_boolean_garbage_is_refused_by_name(text):
+    from dasiamrpn_ros.launch_arguments import LaunchArgumentError, parse_bool
+    with pytest.raises(LaunchArgumentError, match=r"launch argument start_camera:=.* is not a boolean: use true, 1"):
+        parse_bool("start_camera", text)
+
+
+def test_parameter_overrides():
+    from dasiamrpn_ros.launch_arguments import LaunchArgumentError, parameter_overrides
+    assert parameter_overrides({"checkpoint": "", "use_compressed": "", "use_sim_time": ""}) == {}
+    assert parameter_overrides({"use_compressed": "1", "use_depth": "TRUE", "use_sim_time": "0", "mode": "longterm",
+                                "device": ""}) == {"use_compressed": True, "use_depth": True, "use_sim_time": False,
+                                                   "mode": "longterm"}
+    with pytest.raises(LaunchArgumentError, match="use_depth:='yes'"):
+        parameter_overrides({"use_depth": "yes"})
+
+
+def test_depth_remappings():
+    from dasiamrpn_ros.launch_arguments import depth_info_topic, remappings
+    assert depth_info_topic("/camera/camera/aligned_depth_to_color/image_raw") == \
+        "/camera/camera/aligned_depth_to_color/camera_info"
+    assert depth_info_topic("/cam/depth/image_raw", "/cam/depth/info") == "/cam/depth/info"
+    assert dict(remappings("/c/image_raw", "/d/image_raw")) == {
+        "image": "/c/image_raw", "image/compressed": "/c/image_raw/compressed", "depth": "/d/image_raw",
+        "depth/camera_info": "/d/camera_info"}
+
+
+def test_a_failed_tracker_fails_the_launch():
+    from dasiamrpn_ros.launch_arguments import exit_problem
+    assert exit_problem("/left/tracker", 0) is None and exit_problem("/left/tracker", None) is None
+    assert "/left/tracker exited with code 1" in exit_problem("/left/tracker", 1)
+    assert exit_problem("/t", -15) is not None
+
+
+def test_the_readme_installs_what_its_launch_line_needs():
+    """The quick start's start_camera:=true line comes with the v4l2_camera install; docs/ros.md says
+    the camera is optional."""
+    readme = (REPO / "README.md").read_text()
+    if "start_camera:=true" in readme:
+        assert "ros-jazzy-v4l2-camera" in readme
+    assert "v4l2-camera" in (REPO / "docs" / "ros.md").read_text()
+
+
+def test_the_start_up_line_names_the_fully_qualified_service(tmp_path):
+    """A namespaced node says where its init_box is: /left/tracker/init_box, not tracker/init_box."""
+    from dasiamrpn_ros.testing import DomainLease, NodeProcess
+    with DomainLease() as lease:
+        node = NodeProcess.tracker(lease.domain_id, tmp_path / "node.log",
+                                   {"device": "cpu", "backend": "torch", "threads": 1, "mode": "siamrpn"},
+                                   params_file=REPO / "config" / "tracker.yaml",
+                                   remap={"__ns": "/left", "__node": "tracker"})
+        try:
+            assert node.wait_for_output("to start", 60), node.output()
+            assert "waiting for images on /left/image; call /left/tracker/init_box to start" in node.output()
+        finally:
+            assert node.stop() == 0, node.output()
+
+
+def test_a_failing_node_fails_the_launch_where_launch_is_installed(tmp_path):
+    if importlib.util.find_spec("launch_ros") is None:
+        pytest.skip("launch_ros is not importable (standalone venv): the exit rule is checked above")
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    try:
+        get_package_share_directory(launch_constants()["PACKAGE"])
+    except PackageNotFoundError:
+        pytest.skip("dasiamrpn_ros is not installed in the ament index (colcon build it first)")
+    from launch import LaunchDescription, LaunchService
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(str(LAUNCH_FILE)), launch_arguments={"mode": "bogus"}.items())]))
+    assert service.run() == 1
 
 
 def test_launch_description_loads_where_launch_is_installed():

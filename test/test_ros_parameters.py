@@ -70,6 +70,9 @@ def test_defaults_build_settings():
     ({"frame_buffer_size": 0}, "frame_buffer_size must be within [1, 600]"),
     ({"image_reliability": "reliable"}, "image_reliability is fixed at start-up: restart the node"),
     ({"use_compressed": True}, "use_compressed is fixed at start-up"),
+    ({"use_depth": True}, "use_depth is fixed at start-up"),
+    ({"depth_max_age": 0.0}, "depth_max_age must be within [0.001, 1.0]"),
+    ({"depth_max_age": 2.0}, "depth_max_age must be within [0.001, 1.0]"),
     ({"no_such_parameter": 1}, "unknown parameter 'no_such_parameter'"),
 ])
 def test_invalid_runtime_changes_are_rejected_with_the_reason(changes, words):
@@ -98,7 +101,7 @@ def test_applies_classes_are_as_documented():
     restart = {p.name for p in PARAMS if p.applies is Applies.RESTART}
     reload = {p.name for p in PARAMS if p.applies is Applies.RELOAD}
     assert reload == {"checkpoint", "device", "backend", "mode", "half", "threads"}
-    assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period"}
+    assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period", "use_depth"}
 
 
 def test_docs_parameter_table_matches_the_node():
