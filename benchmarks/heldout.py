@@ -21,6 +21,7 @@ import torch
 
 from dasiamrpn_core.checkpoint import CheckpointError, load_checkpoint
 from dasiamrpn_core.config import MODES
+from dasiamrpn_core.evaluation.datasets.common import read_meta
 from dasiamrpn_core.evaluation.errors import DatasetError
 from dasiamrpn_training.config import ConfigError, load_config
 from dasiamrpn_training.validation import evaluate_tracker, validation_tracks
@@ -53,9 +54,7 @@ def real_subsets(tracks) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for t in tracks:
         meta_path = Path(t.frames[0]).parent.parent / "meta.json"
-        if t.still or not meta_path.is_file():
-            continue
-        meta = json.loads(meta_path.read_text())
+        meta = {} if t.still else read_meta(meta_path)
         if "frame_step" not in meta:
             continue
         kind = "mot" if "objects" in meta or "classes" in meta else "sot"

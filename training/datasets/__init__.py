@@ -44,6 +44,8 @@ def load_tracks(spec: DatasetSpec, *, seed: int = 1, cache_dir: Path | None = No
     adapter = getattr(importlib.import_module(f"{__name__}.{module}"), func)
     skips = SkipCounter(spec.label)
     tracks = adapter(spec, skips, min_box)
+    if spec.min_frames > 1:   # e.g. held-out objects annotated on too few frames to score
+        tracks = [t for t in tracks if len(t.valid_indices(min_box)) >= spec.min_frames]
     if skips.total:
         LOG.warning("%s: skipped %d item(s): %s", spec.label, skips.total, skips.summary())
     if not tracks:

@@ -20,8 +20,6 @@ def mot_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Tr
     for seq in read_sequences(mot.video_folders(Path(spec.root)), mot.read_sequences, spec, skips):
         meta = seq.metadata
         others = tuple(np.asarray(o, np.float32) for o in meta["others"])
-        track = track_from_sequence(seq, spec.label, f"{meta['video']}:{meta['class']}", min_box, skips,
-                                    image_size(meta), others=others)
-        if len(track.valid_indices(min_box)) >= spec.min_frames:
-            tracks.append(track)
+        tracks.append(track_from_sequence(seq, spec.label, f"{meta['video']}:{meta['class']}", min_box, skips,
+                                          image_size(meta), others=others))
     return tracks

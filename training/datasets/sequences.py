@@ -15,8 +15,6 @@ from .records import SkipCounter, Track, image_size, read_sequences, track_from_
 def sequence_tracks(spec: DatasetSpec, skips: SkipCounter, min_box: float) -> list[Track]:
     tracks = []
     for seq in read_sequences(simple.sequence_folders(Path(spec.root)), simple.read_sequences, spec, skips):
-        track = track_from_sequence(seq, spec.label, seq.frames[0].parent.parent.name, min_box, skips,
-                                    image_size(seq.metadata))
-        if len(track.valid_indices(min_box)) >= spec.min_frames:
-            tracks.append(track)
+        tracks.append(track_from_sequence(seq, spec.label, seq.frames[0].parent.parent.name, min_box, skips,
+                                          image_size(seq.metadata)))
     return tracks

@@ -76,22 +76,24 @@ def read_sequences(folder: Path) -> list[Sequence]:
     gt = gt[gt[:, 6] != 0]
     n = len(frames)
     ids = sorted({int(i) for i in gt[:, 1]})
-    per_id = {}
-    for obj in ids:
+    boxes_of = np.full((len(ids), n, 4), np.nan)      # every id's box on every frame (NaN: not annotated)
+    class_of = []
+    for k, obj in enumerate(ids):
         rows = gt[gt[:, 1] == obj]
-        boxes = np.full((n, 4), np.nan)
         index = rows[:, 0].astype(int) - 1
         if len(np.unique(index)) != len(index):
             raise AnnotationError(path, None, f"object {obj} has two boxes on one frame")
-        boxes[index] = rows[:, 2:6]
-        per_id[obj] = (boxes, rows[0, 7])
+        boxes_of[k, index] = rows[:, 2:6]
+        class_of.append(rows[0, 7])
+    annotated = np.isfinite(boxes_of[:, :, 0])          # (ids, frames)
     classes = {str(k): str(v) for k, v in (meta.get("classes") or {}).items()}
     sequences = []
-    for obj, (boxes, cls) in per_id.items():
-        seen = np.flatnonzero(np.isfinite(boxes[:, 0]))
+    for k, (obj, cls) in enumerate(zip(ids, class_of)):
+        boxes = boxes_of[k]
+        seen = np.flatnonzero(annotated[k])
         start, end = int(seen[0]), int(seen[-1]) + 1
-        others = tuple(np.array([b[f] for o, (b, _) in per_id.items() if o != obj and np.isfinite(b[f, 0])],
-                                np.float64).reshape(-1, 4) for f in range(start, end))
+        is_other = np.arange(len(ids)) != k
+        others = tuple(boxes_of[annotated[:, f] & is_other, f] for f in range(start, end))
         own = boxes[start:end]
         info = {"video": folder.name, "object_id": obj, "first_frame": start + 1,
                 "class": classes.get(str(int(cls)), str(int(cls))), "others": others,
