@@ -15,7 +15,7 @@ VOT_TOOLKIT := vot-toolkit==0.7.4 attributee==0.1.9 lazy-object-proxy==1.13.0 co
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt setup.py ros_interfaces/build.py \
-          $(wildcard ros_interfaces/*/msg/*.msg)
+          $(wildcard ros_interfaces/*/msg/*.msg) $(wildcard ros_interfaces/*/srv/*.srv)
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements.txt

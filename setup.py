@@ -64,6 +64,8 @@ setup(
             "dasiamrpn-bench-train = dasiamrpn_benchmarks.train_throughput:main",
             "dasiamrpn-bench-ros = dasiamrpn_benchmarks.ros_latency:main",
             "dasiamrpn-bench-depth = dasiamrpn_benchmarks.depth_cost:main",
+            "dasiamrpn-bench-multi = dasiamrpn_benchmarks.multi_targets:main",
+            "dasiamrpn-bench-multi-awareness = dasiamrpn_benchmarks.multi_awareness:main",
             "dasiamrpn-gpu-check = dasiamrpn_benchmarks.gpu_check:main",
             # names used by `ros2 run dasiamrpn_ros <exe>` in a colcon workspace
             "tracker_node = dasiamrpn_ros.tracker_node:main",

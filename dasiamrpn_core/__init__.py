@@ -3,7 +3,8 @@ from .api import COMPACT_CHECKPOINT, DEFAULT_CHECKPOINT, LITE_CHECKPOINT, defaul
 from .checkpoint import CheckpointError
 from .runtime import BACKENDS, ExportError
 from .config import MODES, TrackerConfig
+from .multi import MultiTracker
 from .tracker import TrackResult
 
-__all__ = ["load_tracker", "TrackResult", "TrackerConfig", "CheckpointError", "MODES",
+__all__ = ["load_tracker", "MultiTracker", "TrackResult", "TrackerConfig", "CheckpointError", "MODES",
            "DEFAULT_CHECKPOINT", "LITE_CHECKPOINT", "COMPACT_CHECKPOINT", "default_checkpoint", "describe", "BACKENDS", "ExportError"]

@@ -102,11 +102,27 @@ class LongTermParams:
 
 
 @dataclass(frozen=True)
+class MutualParams:
+    """Several targets in one ``MultiTracker`` (``dasiamrpn``/``longterm``, mutual awareness on):
+    every other target is a known distractor of each target."""
+
+    # weight of the other targets in Eq. 3: a proposal's ranking loses this times its highest
+    # similarity f(z_j, p) to another target's template (beside α̂ times the learned distractor term)
+    mutual_weight: float = 0.5
+    # a proposal overlapping another target's current box by this IoU or more is that target's ...
+    takeover_iou: float = 0.5
+    # ... and is taken over only when its RPN score for this target beats that target's own last
+    # score by this margin (otherwise it is not eligible unless every proposal is)
+    takeover_margin: float = 0.1
+
+
+@dataclass(frozen=True)
 class TrackerConfig:
     mode: str = "dasiamrpn"
     siamrpn: SiamRPNParams = field(default_factory=SiamRPNParams)
     distractor: DistractorParams = field(default_factory=DistractorParams)
     longterm: LongTermParams = field(default_factory=LongTermParams)
+    mutual: MutualParams = field(default_factory=MutualParams)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -128,7 +144,7 @@ class TrackerConfig:
         return getattr(getattr(self, self._section_of(name)), name)
 
     def _section_of(self, name: str) -> str:
-        for section in ("siamrpn", "distractor", "longterm"):
+        for section in ("siamrpn", "distractor", "longterm", "mutual"):
             if name in {f.name for f in dataclasses.fields(getattr(self, section))}:
                 return section
         raise TypeError(f"unknown tracker parameter {name!r}")

@@ -33,6 +33,7 @@ class Sequence:
     name: str
     frames: list[np.ndarray]      # H x W x 3 uint8 BGR
     boxes: np.ndarray             # (N, 4) ground truth x, y, w, h; NaN where the target is absent
+    twin: np.ndarray | None = None   # (N, 4) the look-alike's box ("demo", "lookalike"; NaN outside the frame)
 
     @property
     def present(self) -> np.ndarray:
@@ -79,7 +80,7 @@ def make_sequence(kind: str = "demo", num_frames: int | None = None) -> Sequence
     w, h = FRAME_SIZE
     if kind == "demo":
         n = num_frames or 150
-        frames, boxes = [], []
+        frames, boxes, twin = [], [], []
         for i in range(n):
             t = i / n
             frame = _background(background, t)
@@ -87,11 +88,11 @@ def make_sequence(kind: str = "demo", num_frames: int | None = None) -> Sequence
             dx = w / 2 + 200 * np.sin(2 * np.pi * t) - side / 2
             dy = h / 2 + 120 * np.sin(4 * np.pi * t) - side / 2
             # the twin walks the opposite way along the same row band and crosses the target twice
-            _paste(frame, distractor, w / 2 - 220 * np.sin(2 * np.pi * t) - TARGET_SIDE / 2,
-                   h / 2 + 100 * np.sin(4 * np.pi * t + 0.6) - TARGET_SIDE / 2, TARGET_SIDE)
+            twin.append(_paste(frame, distractor, w / 2 - 220 * np.sin(2 * np.pi * t) - TARGET_SIDE / 2,
+                               h / 2 + 100 * np.sin(4 * np.pi * t + 0.6) - TARGET_SIDE / 2, TARGET_SIDE))
             boxes.append(_paste(frame, face, dx, dy, side))
             frames.append(frame)
-        return Sequence("demo", frames, np.asarray(boxes, dtype=np.float64))
+        return Sequence("demo", frames, np.asarray(boxes, dtype=np.float64), np.asarray(twin, dtype=np.float64))
     if kind == "reappear":
         n = num_frames or 80
         visible_until, reappear_at = 25, 40
@@ -109,15 +110,15 @@ def make_sequence(kind: str = "demo", num_frames: int | None = None) -> Sequence
         return Sequence("reappear", frames, np.asarray(boxes, dtype=np.float64))
     if kind == "lookalike":
         n = num_frames or 50
-        frames, boxes = [], []
+        frames, boxes, twin = [], [], []
         for i in range(n):
             frame = _background(background, 0.1 + 0.002 * i)
             x, y = 200.0 + i, 200.0
             patch = face
             if SHADOW_FRAMES[0] <= i < SHADOW_FRAMES[1]:
                 patch = (cv2.GaussianBlur(face, (0, 0), SHADOW_BLUR) * SHADOW_GAIN).astype(np.uint8)
-            _paste(frame, distractor, x + TWIN_OFFSET, y, TARGET_SIDE)
+            twin.append(_paste(frame, distractor, x + TWIN_OFFSET, y, TARGET_SIDE))
             boxes.append(_paste(frame, patch, x, y, TARGET_SIDE))
             frames.append(frame)
-        return Sequence("lookalike", frames, np.asarray(boxes, dtype=np.float64))
+        return Sequence("lookalike", frames, np.asarray(boxes, dtype=np.float64), np.asarray(twin, dtype=np.float64))
     raise ValueError(f"unknown built-in sequence {kind!r}; expected 'demo', 'reappear' or 'lookalike'")

@@ -5,7 +5,12 @@ Two graphs, split where the tracker needs them:
 * ``template.onnx``: template crop (1, 3, 127, 127) -> template features and the head's kernels
   for this target (run once at ``init``);
 * ``search.onnx``: search crop (1, 3, S, S) and those kernels -> search features (for the
-  distractor-aware proposal features), box deltas and class logits (run on every frame).
+  distractor-aware proposal features), box deltas and class logits (run on every frame);
+* ``search_b{2,4,8}.onnx``: the same for B targets at once (``MultiTracker``): crops (B, 3, S, S)
+  and the kernels stacked on a leading target axis, crop b correlated with kernel b only (a
+  convolution grouped by target). Fixed batch sizes, not a dynamic batch axis: ONNX's ``group`` is
+  an attribute, so a grouped correlation cannot take its group count from the input (and OpenVINO
+  compiles one model per input shape either way); N targets run in the smallest that holds them.
 
 The correlation is an ordinary ONNX ``Conv`` whose weight is a graph input (the kernels of the
 target), which ONNX Runtime, OpenVINO and TensorRT all run; the official nets' head is folded into
@@ -43,6 +48,7 @@ MANIFEST = "export.json"
 TEMPLATE_FILE, SEARCH_FILE = "template.onnx", "search.onnx"
 TEMPLATE_INPUTS, TEMPLATE_OUTPUTS = ["z"], ["z_f", "kernel0", "kernel1"]
 SEARCH_INPUTS, SEARCH_OUTPUTS = ["x", "kernel0", "kernel1"], ["x_f", "delta", "logits"]
+BATCH_SIZES = (2, 4, 8)   # the batched search graphs (targets per call); 1 is search.onnx
 FORMATS = ("onnx",)
 
 
@@ -66,6 +72,16 @@ class _Search(nn.Module):
         return self.net.search(x, (k0, k1))
 
 
+class _SearchBatch(_Search):
+    def forward(self, x, k0, k1):
+        return self.net.search_batch(x, (k0, k1))
+
+
+def batch_graph(batch: int) -> str:
+    """The manifest name (and file stem) of the search graph for ``batch`` targets."""
+    return f"search_b{batch}"
+
+
 @torch.no_grad()
 def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, preset: str | None = None,
                 opset: int = OPSET) -> Path:
@@ -79,14 +95,21 @@ def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, prese
     z = torch.rand(1, 3, params.exemplar_size, params.exemplar_size) * 255
     x = torch.rand(1, 3, size, size) * 255
     z_f, kernels = net.template(z)
+    spatial = {"x": {2: "size", 3: "size"}, "x_f": {2: "fsize", 3: "fsize"},
+               "delta": {2: "ssize", 3: "ssize"}, "logits": {2: "ssize", 3: "ssize"}}
     with warnings.catch_warnings():   # the TorchScript-based exporter (no onnxscript needed) warns about itself
         warnings.simplefilter("ignore")
         torch.onnx.export(_Template(net), (z,), str(out / TEMPLATE_FILE), dynamo=False, opset_version=opset,
                           input_names=TEMPLATE_INPUTS, output_names=TEMPLATE_OUTPUTS)
         torch.onnx.export(_Search(net), (x, *kernels), str(out / SEARCH_FILE), dynamo=False, opset_version=opset,
-                          input_names=SEARCH_INPUTS, output_names=SEARCH_OUTPUTS,
-                          dynamic_axes={"x": {2: "size", 3: "size"}, "x_f": {2: "fsize", 3: "fsize"},
-                                        "delta": {2: "ssize", 3: "ssize"}, "logits": {2: "ssize", 3: "ssize"}})
+                          input_names=SEARCH_INPUTS, output_names=SEARCH_OUTPUTS, dynamic_axes=spatial)
+        for batch in BATCH_SIZES:
+            xb = x.expand(batch, -1, -1, -1).contiguous()
+            torch.onnx.export(_SearchBatch(net), (xb, *net.stack_kernels([kernels] * batch)),
+                              str(out / f"{batch_graph(batch)}.onnx"), dynamo=False, opset_version=opset,
+                              input_names=SEARCH_INPUTS, output_names=SEARCH_OUTPUTS, dynamic_axes=spatial)
+    batch_graphs = {batch_graph(b): {"file": f"{batch_graph(b)}.onnx", "sha256": sha256_file(out / f"{batch_graph(b)}.onnx"),
+                                     "inputs": SEARCH_INPUTS, "outputs": SEARCH_OUTPUTS} for b in BATCH_SIZES}
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "opset": opset,
         "checkpoint": {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(Path(checkpoint)),
@@ -97,7 +120,8 @@ def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, prese
         "graphs": {"template": {"file": TEMPLATE_FILE, "sha256": sha256_file(out / TEMPLATE_FILE),
                                 "inputs": TEMPLATE_INPUTS, "outputs": TEMPLATE_OUTPUTS},
                    "search": {"file": SEARCH_FILE, "sha256": sha256_file(out / SEARCH_FILE),
-                              "inputs": SEARCH_INPUTS, "outputs": SEARCH_OUTPUTS}},
+                              "inputs": SEARCH_INPUTS, "outputs": SEARCH_OUTPUTS}, **batch_graphs},
+        "batch_sizes": list(BATCH_SIZES),
         "torch": torch.__version__,
     }
     tmp = out / (MANIFEST + ".tmp")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -203,6 +204,11 @@ def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     return fused
 
 
+def stack_kernels(kernels: Sequence[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """Several targets' kernels (each as ``template`` gave them) stacked on a leading target axis."""
+    return tuple(torch.stack(k) for k in zip(*kernels))
+
+
 class TemplateSearch:
     """The two calls a tracker makes on a network, and what an exported graph pair implements
     (``dasiamrpn_core.runtime``): ``template`` at ``init``, ``search`` on every frame."""
@@ -219,6 +225,17 @@ class TemplateSearch:
         """Search crop (1, 3, S, S) and kernels -> (search features, box deltas, class logits)."""
         x_f = self.features(x)
         delta, logits = self.head(x_f, *kernels)
+        return x_f, delta, logits
+
+    def stack_kernels(self, kernels: Sequence[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        return stack_kernels(kernels)
+
+    def search_batch(self, x: torch.Tensor, kernels: tuple[torch.Tensor, ...]
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """B search crops (B, 3, S, S), one per target, with the targets' kernels (``stack_kernels``)
+        in one call: the trunk runs once on the batch and crop b is correlated with kernel b only."""
+        x_f = self.features(x)
+        delta, logits = self.batched_head(x_f, *kernels)
         return x_f, delta, logits
 
     @property
@@ -298,6 +315,17 @@ class InferenceNet(TemplateSearch, nn.Module):
     def head(self, x_f: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
         out = F.conv2d(x_f, weight, bias)
+        a4 = 4 * self.spec.anchor_num
+        return out[:, :a4], out[:, a4:]
+
+    @torch.no_grad()
+    def batched_head(self, x_f: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``head`` for B targets at once, weight (B, 6A, C, k, k), bias (B, 6A): one convolution
+        grouped by target over the batch's features."""
+        b, c, s = x_f.shape[0], x_f.shape[1], x_f.shape[-1]
+        out = F.conv2d(x_f.contiguous().reshape(1, b * c, s, s), weight.flatten(0, 1), bias.flatten(), groups=b)
+        out = out.view(b, -1, out.shape[-2], out.shape[-1])
         a4 = 4 * self.spec.anchor_num
         return out[:, :a4], out[:, a4:]
 
@@ -444,6 +472,13 @@ class LiteInferenceNet(TemplateSearch, nn.Module):
              ) -> tuple[torch.Tensor, torch.Tensor]:
         xf = self.adjust(x_f)
         return self.loc(loc_kernel, xf), self.cls(cls_kernel, xf)
+
+    @torch.no_grad()
+    def batched_head(self, x_f: torch.Tensor, cls_kernel: torch.Tensor, loc_kernel: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``head`` for B targets at once, kernels (B, 1, C, k, k): the depth-wise correlation is
+        already per sample (``depthwise_xcorr``, grouped over batch and channels)."""
+        return self.head(x_f, cls_kernel.flatten(0, 1), loc_kernel.flatten(0, 1))
 
 
 def build_network(spec: ArchSpec | LiteArchSpec) -> SiamRPN | SiamRPNLite:

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .export import FORMAT, FORMAT_VERSION, MANIFEST, export_onnx
+from .export import BATCH_SIZES, FORMAT, FORMAT_VERSION, MANIFEST, batch_graph, export_onnx
 from .files import sha256_file
-from .models import LITE_FAMILIES, spec_from_dict
+from .models import LITE_FAMILIES, spec_from_dict, stack_kernels
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 # fastest first per (device, network family), measured interleaved on a 2-core x86 CPU
@@ -72,7 +72,7 @@ def export_for(checkpoint: Path, preset: str | None) -> Path:
     Made in a private folder and renamed into place, so two processes starting at once (a stereo
     pair of tracker nodes) never read each other's half-written graphs: the first rename wins, the
     other process uses that export and drops its own. An unwritable cache is an OSError."""
-    key = f"{sha256_file(checkpoint)[:16]}_{preset or 'default'}_torch{torch.__version__}"
+    key = f"{sha256_file(checkpoint)[:16]}_{preset or 'default'}_torch{torch.__version__}_batch{max(BATCH_SIZES)}"
     out = cache_dir() / key
     if not (out / MANIFEST).exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +132,10 @@ class ExportedNet:
         graphs = self.manifest["graphs"]
         self._template = self._load(self.directory / graphs["template"]["file"])
         self._search = self._load(self.directory / graphs["search"]["file"])
+        # the batched search graphs (several targets), loaded on first use; an export made before
+        # they existed has none: its targets then run one call each
+        self.batch_sizes = tuple(sorted(b for b in self.manifest.get("batch_sizes", ()) if batch_graph(b) in graphs))
+        self._batched: dict[int, object] = {}
 
     # -- the interface the tracker uses --------------------------------------------------------
     def inference(self) -> ExportedNet:
@@ -158,12 +162,39 @@ class ExportedNet:
         return torch.from_numpy(z_f), (torch.from_numpy(k0), torch.from_numpy(k1))
 
     def search(self, x: torch.Tensor, kernels):
-        size = x.shape[-1]
+        self._check_size(x.shape[-1])
+        feeds = {"x": _array(x), "kernel0": _array(kernels[0]), "kernel1": _array(kernels[1])}
+        return tuple(torch.from_numpy(a) for a in self._run(self._search, feeds))
+
+    stack_kernels = staticmethod(stack_kernels)
+
+    def search_batch(self, x: torch.Tensor, kernels):
+        """B targets' crops and stacked kernels (``TemplateSearch.search_batch``): each chunk of at most
+        the largest exported batch size in one call of the smallest graph that holds it (padded by
+        repeating its last crop; those outputs are dropped); one target: the single search graph."""
+        outputs, start, n = [], 0, x.shape[0]
+        while start < n:
+            rest = n - start
+            batch = next((b for b in self.batch_sizes if b >= rest), max(self.batch_sizes, default=1))
+            take = min(batch, rest)
+            xs, ks = x[start:start + take], [k[start:start + take] for k in kernels]
+            if take == 1 or not self.batch_sizes:
+                outputs += [self.search(xs[i:i + 1], tuple(k[i] for k in ks)) for i in range(take)]
+            else:
+                pad = list(range(take)) + [take - 1] * (batch - take)
+                xs, ks = xs[pad], [k[pad] for k in ks]
+                self._check_size(xs.shape[-1])
+                if batch not in self._batched:
+                    self._batched[batch] = self._load(self.directory / self.manifest["graphs"][batch_graph(batch)]["file"])
+                feeds = {"x": _array(xs), "kernel0": _array(ks[0]), "kernel1": _array(ks[1])}
+                outputs.append(tuple(torch.from_numpy(a[:take]) for a in self._run(self._batched[batch], feeds)))
+            start += take
+        return tuple(torch.cat(parts) for parts in zip(*outputs))
+
+    def _check_size(self, size: int) -> None:
         if (size - self._traced) % self._modulus:
             raise ExportError(f"{self.directory}: search crop of {size} px, but this export runs crops of "
                               f"{self._traced} + k * {self._modulus} px only (the trunk's padding is traced)")
-        feeds = {"x": _array(x), "kernel0": _array(kernels[0]), "kernel1": _array(kernels[1])}
-        return tuple(torch.from_numpy(a) for a in self._run(self._search, feeds))
 
     # -- per runtime ---------------------------------------------------------------------------
     def _load(self, path: Path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,13 +24,15 @@ import torch.nn.functional as F
 from .anchors import generate_anchors
 from .config import SiamRPNParams, TrackerConfig
 from .crop import get_subwindow
-from .geometry import nms_cxcywh, pairwise_iou_cxcywh, py2_round
+from .geometry import corners_iou, cxcywh_to_corners, nms_cxcywh, pairwise_iou_cxcywh, py2_round
 from .models import SiamRPN, SiamRPNLite
 from .roi_align import roi_align
 
 log = logging.getLogger(__name__)
 
 STATES = ("tracking", "searching", "lost")
+WARM_UP_SIZE = (320, 240)   # (W, H) of the synthetic warm-up frame (the network sees fixed-size crops)
+WARM_UP_FRAMES = 2          # track calls of the warm-up (the first pays the costs; the second checks)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,27 @@ class SearchOutput:
     scale_z: float
     size_in_crop: np.ndarray  # target size at crop scale
     features: torch.Tensor   # (1, C, Sx, Sx) search features (for proposal ROI features)
+    center: np.ndarray | None = None  # the crop centre in the image (proposal offsets are relative to it)
+
+
+@dataclass(frozen=True)
+class OtherTargets:
+    """The other targets of a ``MultiTracker``, as one target's known distractors (mutual awareness)."""
+
+    units: torch.Tensor     # (K, D) their L2-normalised template features (``template_unit``)
+    boxes: np.ndarray       # (K, 4) their current boxes, cx, cy, w, h in image pixels
+    scores: np.ndarray      # (K,) their last RPN scores
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """Where a target is searched on this frame: the crop centre, crop size (network pixels) and the
+    cosine window's influence; ``global_search``: a long-term target searching the image."""
+
+    center: np.ndarray
+    instance_size: int
+    window_influence: float
+    global_search: bool = False
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -164,6 +188,21 @@ class SiamRPNTracker:
         clone.pad_value = clone.template_features = clone.head_kernels = None
         return clone
 
+    def warm_up(self, frames: int = WARM_UP_FRAMES) -> float:
+        """Pay the first-call costs (graph compilation, memory allocation: 0.3 s each for the first init
+        and track of the default model on OpenVINO, against 0.02-0.05 s afterwards) on a fresh copy and
+        a synthetic frame, so that the first real target does not: a node calls it after loading a
+        model, before a catch-up after an init would stall on it. Returns the seconds it took; this
+        tracker's own target, if any, is untouched."""
+        start = time.perf_counter()
+        rng = np.random.default_rng(0)
+        image = rng.integers(0, 256, (WARM_UP_SIZE[1], WARM_UP_SIZE[0], 3), dtype=np.uint8)
+        probe = self.fresh()
+        probe.init(image, (WARM_UP_SIZE[0] // 2 - 20, WARM_UP_SIZE[1] // 2 - 20, 40, 40))
+        for _ in range(frames):
+            probe.track(image)
+        return time.perf_counter() - start
+
     @torch.no_grad()
     def init(self, image: np.ndarray, box) -> None:
         """Start tracking the target ``box`` = (x, y, w, h) in ``image`` (H x W x 3 uint8 BGR)."""
@@ -199,8 +238,16 @@ class SiamRPNTracker:
             return self._track(image)
 
     # -- the vanilla SiamRPN step ------------------------------------------------------------
+    # One step is plan (where to search) -> crop -> network -> decode -> finish (select, update):
+    # ``_track`` runs them for this target; ``MultiTracker`` runs the network once for all targets.
     def _track(self, image: np.ndarray) -> TrackResult:
-        out = self._search(image, self.center, self.instance_size, self.params.window_influence)
+        plan = self._plan()
+        return self._finish(self._search(image, plan.center, plan.instance_size, plan.window_influence), plan)
+
+    def _plan(self) -> SearchPlan:
+        return SearchPlan(self.center, self.instance_size, self.params.window_influence)
+
+    def _finish(self, out: SearchOutput, plan: SearchPlan) -> TrackResult:
         best = self._select(out)
         score = self._update(out, best)
         return self._result(score, "tracking")
@@ -222,12 +269,22 @@ class SiamRPNTracker:
 
     def _search(self, image: np.ndarray, center: np.ndarray, instance_size: int,
                 window_influence: float) -> SearchOutput:
+        x_crop, scale_z = self._crop(image, center, instance_size)
+        return self._decode(*self.net.search(self._to_tensor(x_crop), self.head_kernels), center, instance_size,
+                            window_influence, scale_z)
+
+    def _crop(self, image: np.ndarray, center: np.ndarray, instance_size: int) -> tuple[np.ndarray, float]:
+        """The search crop (HWC uint8, ``instance_size`` square) around ``center`` and its scale."""
         p = self.params
         s_z, scale_z = self._search_scale()
         d_search = (instance_size - p.exemplar_size) // 2
         s_x = s_z + 2 * (d_search / scale_z)
-        x_crop = get_subwindow(image, center, instance_size, py2_round(s_x), self.pad_value)
-        x_f, delta_t, logits_t = self.net.search(self._to_tensor(x_crop), self.head_kernels)
+        return get_subwindow(image, center, instance_size, py2_round(s_x), self.pad_value), scale_z
+
+    def _decode(self, x_f: torch.Tensor, delta_t: torch.Tensor, logits_t: torch.Tensor, center: np.ndarray,
+                instance_size: int, window_influence: float, scale_z: float) -> SearchOutput:
+        """The network's outputs for one search crop -> proposals, scores and penalties."""
+        p = self.params
         delta = delta_t.float().permute(1, 2, 3, 0).contiguous().view(4, -1).cpu().numpy()
         score = F.softmax(logits_t.float().permute(1, 2, 3, 0).contiguous().view(2, -1), dim=0)[1].cpu().numpy()
         anchors, window = self._geometry(instance_size)
@@ -251,7 +308,7 @@ class SiamRPNTracker:
         # a diverged network output (overflowing exp) must never be selected; a no-op when all
         # outputs are finite, so the original's numbers are unchanged
         pscore[~(np.isfinite(boxes).all(axis=0) & np.isfinite(pscore))] = -np.inf
-        return SearchOutput(boxes, score, penalty, pscore, scale_z, size_in_crop, x_f)
+        return SearchOutput(boxes, score, penalty, pscore, scale_z, size_in_crop, x_f, center)
 
     def _update(self, out: SearchOutput, best: int) -> float:
         """Apply the chosen proposal to the state (the original's update and clipping).
@@ -360,6 +417,7 @@ class DaSiamRPNTracker(SiamRPNTracker):
         super()._on_init()
         self.distractor_sum: torch.Tensor | None = None
         self.distractor_weight: float = 0.0
+        self.others: OtherTargets | None = None   # set by a MultiTracker with mutual awareness, per frame
         self.template_unit = F.normalize(
             central_cells(self.template_features.float(), self.similarity_cells).flatten(1), dim=1)[0]
 
@@ -370,11 +428,14 @@ class DaSiamRPNTracker(SiamRPNTracker):
         d = self.config.distractor
         keep = self._proposal_set(out)
         feats = None
-        if self.distractor_sum is None:
+        if self.distractor_sum is None and self.others is None:
             best = int(np.argmax(out.pscore))
         else:
             feats = self._proposal_features(out, keep)
-            best = int(keep[int(np.argmax(out.pscore[keep] + d.rerank_weight * self._eq3(feats)[1]))])
+            ranked = out.pscore[keep] + d.rerank_weight * self._eq3(feats)[1]
+            if self.others is not None:
+                ranked = self._mutual(out, keep, feats, ranked, d.rerank_weight)
+            best = int(keep[int(np.argmax(ranked))])
         if learn:
             self._learn_distractors(out, keep, best, feats)
         return best
@@ -389,6 +450,26 @@ class DaSiamRPNTracker(SiamRPNTracker):
         memory = self.distractor_sum / self.distractor_weight
         distractor = (feats @ memory).cpu().numpy().astype(np.float64)
         return similarity, similarity - self.config.distractor.alpha_hat * distractor
+
+    def _mutual(self, out: SearchOutput, keep: np.ndarray, feats: torch.Tensor, ranked: np.ndarray,
+                scale: float) -> np.ndarray:
+        """Mutual awareness (``self.others``): each proposal's ranking minus ``scale x mutual_weight``
+        times its highest similarity f(z_j, p) to another target's template (Eq. 3's distractor
+        term with the other targets as known distractors); a proposal overlapping another target's
+        box by ``takeover_iou`` is not eligible unless its score beats that target's last score by
+        ``takeover_margin`` (the non-takeover rule; when no proposal is eligible, all are)."""
+        m, others = self.config.mutual, self.others
+        other_sim = (feats @ others.units.T).max(dim=1).values.cpu().numpy().astype(np.float64)
+        ranked = ranked - scale * m.mutual_weight * other_sim
+        proposals = np.stack([out.center[0] + out.boxes[0, keep] / out.scale_z,
+                              out.center[1] + out.boxes[1, keep] / out.scale_z,
+                              out.boxes[2, keep] / out.scale_z, out.boxes[3, keep] / out.scale_z], axis=1)
+        overlap = corners_iou(cxcywh_to_corners(proposals)[:, None], cxcywh_to_corners(others.boxes)[None])
+        wins = out.score[keep][:, None] >= others.scores[None, :] + m.takeover_margin
+        blocked = ((overlap >= m.takeover_iou) & ~wins).any(axis=1)
+        if blocked.all():
+            return ranked
+        return np.where(blocked, -np.inf, ranked)
 
     def _proposal_set(self, out: SearchOutput) -> np.ndarray:
         """The set P: NMS over the best proposals by penalised score (indices, best first)."""
@@ -468,10 +549,17 @@ class LongTermTracker(DaSiamRPNTracker):
         self.sweep_index = 0
         self.similarity_average: float | None = None
 
-    def _track(self, image: np.ndarray) -> TrackResult:
-        lt = self.config.longterm
+    def _plan(self) -> SearchPlan:
         if self.failed_frames == 0:
-            out = self._search(image, self.center, self.instance_size, self.params.window_influence)
+            return super()._plan()
+        lt = self.config.longterm
+        self.search_size = max(self.search_size, self.params.anchors.largest_search_size(
+            min(self.search_size + lt.search_step, self._largest_search_size())))
+        return SearchPlan(self._search_center(), self.search_size, 0.0, global_search=True)
+
+    def _finish(self, out: SearchOutput, plan: SearchPlan) -> TrackResult:
+        lt = self.config.longterm
+        if not plan.global_search:
             best = self._select(out)
             watched = lt.similarity_failure_ratio > 0 or lt.similarity_recovery_ratio > 0
             similarity = (float(self._proposal_features(out, np.array([best]))[0] @ self.template_unit)
@@ -494,16 +582,12 @@ class LongTermTracker(DaSiamRPNTracker):
             self.search_size = self.instance_size
             self.sweep_index = 0
             return self._result(float(out.score[best]), "searching")
-        self.search_size = max(self.search_size, self.params.anchors.largest_search_size(
-            min(self.search_size + lt.search_step, self._largest_search_size())))
-        center = self._search_center()
-        out = self._search(image, center, self.search_size, 0.0)
         best, similarity = self._global_select(out)
         score = float(out.score[best])
         similar = (lt.similarity_recovery_ratio == 0
                    or similarity >= lt.similarity_recovery_ratio * self.similarity_average)
         if score >= lt.recovery_threshold and similar:
-            self.center = center  # the proposal offsets are relative to this crop's centre
+            self.center = plan.center  # the proposal offsets are relative to this crop's centre
             self.failed_frames = 0
             return self._result(self._update(out, best), "tracking")
         self.failed_frames += 1
@@ -517,7 +601,10 @@ class LongTermTracker(DaSiamRPNTracker):
         """Eq. 3 over the NMS proposals: template similarity minus α̂ x distractor similarity.
         Returns the chosen anchor index and its template similarity."""
         keep = self._proposal_set(out)
-        similarity, ranked = self._eq3(self._proposal_features(out, keep))
+        feats = self._proposal_features(out, keep)
+        similarity, ranked = self._eq3(feats)
+        if self.others is not None:
+            ranked = self._mutual(out, keep, feats, ranked, 1.0)
         k = int(np.argmax(ranked))
         return int(keep[k]), float(similarity[k])
 

@@ -10,6 +10,13 @@ import numpy as np
 PREDICTION_COLOUR = (0, 200, 255)   # BGR orange-yellow
 TRUTH_COLOUR = (0, 220, 0)          # BGR green
 STATE_COLOURS = {"tracking": PREDICTION_COLOUR, "searching": (0, 140, 255), "lost": (0, 0, 255)}
+# one colour per target id (BGR, cycled): several targets of one MultiTracker, the node's debug image
+ID_COLOURS = ((0, 200, 255), (255, 120, 0), (60, 220, 60), (220, 60, 220), (0, 90, 255), (255, 220, 0),
+              (140, 140, 255), (40, 160, 160))
+
+
+def id_colour(target_id: int) -> tuple[int, int, int]:
+    return ID_COLOURS[(int(target_id) - 1) % len(ID_COLOURS)]
 
 
 def draw_box(frame: np.ndarray, box, colour=PREDICTION_COLOUR, label: str | None = None,
@@ -32,6 +39,19 @@ def annotate(frame: np.ndarray, box, score: float, state: str, truth=None, text:
     if truth is not None:
         draw_box(out, truth, TRUTH_COLOUR, None, 1)
     draw_box(out, box, STATE_COLOURS.get(state, PREDICTION_COLOUR), f"{state} {score:.2f}")
+    if text:
+        cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def annotate_targets(frame: np.ndarray, results, text: str | None = None) -> np.ndarray:
+    """A copy of ``frame`` with every target's box ``{id: TrackResult}`` in its id's colour (a thin box
+    when not tracking), labelled ``id state score``."""
+    out = frame.copy()
+    for target_id, r in results.items():
+        draw_box(out, r.box, id_colour(target_id), f"{target_id} {r.state} {r.score:.2f}",
+                 2 if r.state == "tracking" else 1)
     if text:
         cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2, cv2.LINE_AA)
         cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)

@@ -1,7 +1,9 @@
 """The last N received frames (for init-by-stamp) and the newest-frame hand-off to the tracker.
 
 Thread-safe: the image callback pushes, the tracking worker takes the newest unprocessed frame,
-the init service looks frames up by stamp. Older unprocessed frames are dropped, never queued.
+the init service looks frames up by stamp. Older unprocessed frames are dropped, never queued. A
+target initialised on an older buffered frame walks the frames since then with its own
+:class:`CatchUp` cursor until it reaches the live stream (the other targets stay live meanwhile).
 """
 from __future__ import annotations
 
@@ -11,6 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 Payload = TypeVar("Payload")
+# catching up after an init on an older frame, every tracking step moves this many frames further than
+# the frames that arrived during the previous step: the backlog shrinks by this much per step whatever
+# the tracker's speed, so catch-up always reaches the live stream, and a step never spans more than
+# CATCH_UP_GAIN frames of motion beyond what newest-frame tracking at the same speed spans anyway (a
+# tracker as fast as the stream: every frame in order, or one skipped; slower: the live skip plus one)
+CATCH_UP_GAIN = 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,15 @@ class BufferedFrame(Generic[Payload]):
     payload: Payload       # the message (decoded lazily by the user of the buffer)
 
 
+@dataclass
+class CatchUp:
+    """One target's way from its init frame to the live stream (:meth:`FrameBuffer.next_catch_up`)."""
+
+    last: int          # sequence of the frame it tracked last (at first: its init frame)
+    newest_seen: int   # the newest sequence at its previous step (frames arrived since = the step's slack)
+    done: bool = False  # it has tracked the live frame: newest-frame tracking from now on
+
+
 class FrameBuffer(Generic[Payload]):
     """At most ``capacity`` frames and at most ``max_bytes`` of payload (0: no byte limit), oldest
     evicted first; the newest frame is always kept, even if it alone is larger than the limit."""
@@ -50,7 +67,6 @@ class FrameBuffer(Generic[Payload]):
         self._cond = threading.Condition()
         self._next_sequence = 0
         self._last_taken = -1
-        self._catch_up_until = -1   # hand out frames in order up to this sequence (init on an older frame)
         self.in_order = False        # every frame in order (frame_policy "every"), not only the newest
         self._closed = False
         self.dropped = 0             # frames never handed to the tracker (newer ones came, or evicted first)
@@ -126,29 +142,41 @@ class FrameBuffer(Generic[Payload]):
             return (f"the buffer holds {len(self._frames)} frames stamped {self._frames[0].stamp} .. "
                     f"{self._frames[-1].stamp}")
 
-    def restart_after(self, sequence: int, catch_up: bool = False) -> None:
-        """The tracker was just initialised on frame ``sequence``: hand out frames received after it.
+    def catch_up(self, sequence: int) -> CatchUp:
+        """A cursor for a target just initialised on frame ``sequence``: :meth:`next_catch_up` hands it
+        the frames after it, including those that arrive meanwhile, until it has tracked the newest
+        one (done: it has reached the live stream). Each step goes ``CATCH_UP_GAIN`` frames further
+        than the number of frames that arrived during the previous step (a tracker faster than the
+        stream: every frame in order), so a target that moved since that older frame is followed step
+        by step and the backlog shrinks on every step. Already done when nothing newer is buffered."""
+        with self._cond:
+            newest = self._frames[-1].sequence if self._frames else sequence
+            return CatchUp(last=sequence, newest_seen=newest, done=newest <= sequence)
 
-        ``catch_up``: first every buffered frame after it, in order, up to the newest one buffered
-        now (so a target that moved since that older frame is followed step by step), then back to
-        newest-frame mode. Without it, the newest frame next.
-        """
+    def next_catch_up(self, cursor: CatchUp) -> BufferedFrame[Payload] | None:
+        """The cursor's next frame (None once done); frames evicted meanwhile: the oldest left. The
+        frame that is the newest one ends the catch-up (``cursor.done``)."""
+        with self._cond:
+            if cursor.done or not self._frames:
+                return None
+            newest = self._frames[-1].sequence
+            arrived, cursor.newest_seen = max(0, newest - cursor.newest_seen), newest
+            wanted = min(cursor.last + arrived + CATCH_UP_GAIN, newest)
+            frame = next(f for f in self._frames if f.sequence >= wanted)
+            cursor.last, cursor.done = frame.sequence, frame.sequence == newest
+            return frame
+
+    def restart_after(self, sequence: int) -> None:
+        """Newest-frame hand-out goes on with frames received after ``sequence`` (a target joined there)."""
         with self._cond:
             self._last_taken = sequence
-            newest = self._frames[-1].sequence if self._frames else sequence
-            self._catch_up_until = newest if catch_up else -1
             self._cond.notify_all()
-
-    @property
-    def catching_up(self) -> bool:
-        with self._cond:
-            return self._catch_up_until > self._last_taken
 
     def wait_next(self, timeout: float) -> BufferedFrame[Payload] | None:
         """Block until a frame newer than the last one taken arrives; return the next one to track.
 
-        That is the oldest such frame while catching up (see :meth:`restart_after`) or with
-        ``in_order`` (frames evicted before their turn count as dropped), else the newest.
+        That is the next one in order with ``in_order`` (frames evicted before their turn count as
+        dropped), else the newest.
         Returns None on timeout or after :meth:`close`. Frames skipped over count as dropped.
         """
         with self._cond:
@@ -158,7 +186,7 @@ class FrameBuffer(Generic[Payload]):
             if self._closed or not ready:
                 return None
             frame = self._frames[-1]
-            if self.in_order or self._catch_up_until > self._last_taken:
+            if self.in_order:
                 frame = next(f for f in self._frames if f.sequence > self._last_taken)
             self.dropped += max(0, frame.sequence - self._last_taken - 1)
             self._last_taken = frame.sequence

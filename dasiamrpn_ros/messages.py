@@ -59,18 +59,29 @@ def polygon_box(msg: PolygonStamped) -> tuple[float, float, float, float] | None
     return (pts[0].x, pts[0].y, pts[2].x - pts[0].x, pts[2].y - pts[0].y)
 
 
-def detections(header: Header, box: Sequence[float] | None, score: float, target_id: int,
-               label: str):
-    """One frame's ``vision_msgs/Detection2DArray``: one detection (box centre and size in pixels,
-    ``id`` = the target id, ``results[0]`` = (label, score)) while tracking, none otherwise."""
+@dataclass(frozen=True)
+class Target2D:
+    """One target's result in a frame, as the stamped output carries it (box None: not tracking)."""
+
+    target_id: int
+    box: Sequence[float] | None
+    score: float
+
+
+def detections(header: Header, targets: Sequence[Target2D], label: str):
+    """One frame's ``vision_msgs/Detection2DArray``: one detection per target that is tracking (box
+    centre and size in pixels, ``id`` = the target id, ``results[0]`` = (label, score)); targets
+    searching or lost, and an ended session, have none."""
     msg = Detection2DArray(header=header)
-    if box is not None:
-        x, y, w, h = (float(v) for v in box)
-        det = Detection2D(header=header, id=str(target_id))
+    for target in targets:
+        if target.box is None:
+            continue
+        x, y, w, h = (float(v) for v in target.box)
+        det = Detection2D(header=header, id=str(target.target_id))
         det.bbox.center.position.x, det.bbox.center.position.y = x + w / 2.0, y + h / 2.0
         det.bbox.size_x, det.bbox.size_y = w, h
-        det.results = [scored_hypothesis(label, score)]
-        msg.detections = [det]
+        det.results = [scored_hypothesis(label, target.score)]
+        msg.detections.append(det)
     return msg
 
 
@@ -139,17 +150,23 @@ class ChosenDetection:
     class_id: str
 
 
+def matching_detections(msg, class_id: str, min_score: float) -> list[ChosenDetection]:
+    """Every detection with a hypothesis of ``class_id`` ("" = any) scoring at least ``min_score`` (its
+    best such hypothesis), highest score first."""
+    chosen = []
+    for det in msg.detections:
+        scored = [r.hypothesis for r in det.results
+                  if not (class_id and r.hypothesis.class_id != class_id) and r.hypothesis.score >= min_score]
+        if scored:
+            best = max(scored, key=lambda h: h.score)
+            chosen.append(ChosenDetection(detection_box(det), float(best.score), best.class_id))
+    return sorted(chosen, key=lambda c: -c.score)
+
+
 def choose_detection(msg, class_id: str, min_score: float) -> ChosenDetection | None:
     """The highest-scoring hypothesis of ``class_id`` ("" = any) scoring at least ``min_score``."""
-    best: ChosenDetection | None = None
-    for det in msg.detections:
-        for result in det.results:
-            hypothesis = result.hypothesis
-            if (class_id and hypothesis.class_id != class_id) or hypothesis.score < min_score:
-                continue
-            if best is None or hypothesis.score > best.score:
-                best = ChosenDetection(detection_box(det), float(hypothesis.score), hypothesis.class_id)
-    return best
+    chosen = matching_detections(msg, class_id, min_score)
+    return chosen[0] if chosen else None
 
 
 def detection_box(det) -> tuple[float, float, float, float]:
@@ -176,6 +193,7 @@ class DiagnosticsSnapshot:
     message: str          # why the level is what it is, the pending notice and the last problem
     level: str = "ok"     # ok | warn | error
     extra: tuple[tuple[str, str], ...] = ()   # further key/value pairs (frame buffer, target id, ...)
+    targets: tuple = ()   # a multi-target node's per-target DiagnosticStatus entries (target_status)
 
 
 def diagnostics_array(header: Header, node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticArray:
@@ -189,4 +207,15 @@ def diagnostics_array(header: Header, node_name: str, snap: DiagnosticsSnapshot)
         ("frames_tracked", str(snap.frames_tracked)), ("frames_dropped", str(snap.frames_dropped)),
         ("frames_rejected", str(snap.frames_rejected)), ("device", snap.device),
         ("model", snap.model), ("mode", snap.mode)) + snap.extra]
-    return DiagnosticArray(header=header, status=[status])
+    return DiagnosticArray(header=header, status=[status, *snap.targets])
+
+
+def target_status(node_name: str, target_id: int, state: str, score: float, box, hardware_id: str):
+    """A multi-target node's /diagnostics entry of one target: WARN while searching or lost."""
+    level = DiagnosticStatus.OK if state == "tracking" else DiagnosticStatus.WARN
+    status = DiagnosticStatus(level=level, name=f"{node_name}: target {target_id}", message=state,
+                              hardware_id=hardware_id)
+    box_text = "" if box is None else ",".join(f"{v:.1f}" for v in box)
+    status.values = [KeyValue(key=k, value=v) for k, v in (
+        ("target_id", str(target_id)), ("state", state), ("score", f"{score:.3f}"), ("box", box_text))]
+    return status

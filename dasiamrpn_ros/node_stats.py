@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from .depth_input import KINDS as DEPTH_FAILURES
 
 WINDOW = 100  # recent tracked frames the rates and medians are computed over
+TRACK_FAILURES_WARN = 3    # tracking raised on this many frames in a row: /diagnostics WARN
+TRACK_FAILURES_ERROR = 10  # ... this many: ERROR, the model is not usable
 DEPTH_OUTCOMES = ("estimated",) + DEPTH_FAILURES
 
 
@@ -83,3 +85,40 @@ class NodeStats:
 
 def _median(values: deque[float]) -> float:
     return statistics.median(values) if values else 0.0
+
+
+@dataclass(frozen=True)
+class HealthInputs:
+    track_failures: int        # frames in a row on which tracking raised
+    last_problem: str
+    silent_s: float            # seconds since the last image
+    image_timeout: float
+    image_topic: str
+    states: dict[int, str]     # the targets' states by id (empty: idle)
+    several: bool              # max_targets > 1: the reasons name the target
+
+
+def health(h: HealthInputs) -> tuple[str, list[str]]:
+    """(level, reasons): ERROR when the model is not usable, WARN when the robot should look."""
+    errors, warnings = [], []
+    if h.track_failures >= TRACK_FAILURES_ERROR:
+        errors.append(f"tracking raised on the last {h.track_failures} frames: the model is not "
+                      f"usable ({h.last_problem})")
+    elif h.track_failures >= TRACK_FAILURES_WARN:
+        warnings.append(f"tracking raised on the last {h.track_failures} frames")
+    if h.states and h.silent_s > h.image_timeout:
+        warnings.append(f"no image for {h.silent_s:.1f} s while tracking (image_timeout "
+                        f"{h.image_timeout} s) on {h.image_topic}")
+    warnings += [f"target {target_id} {state}" if h.several else f"target {state}"
+                 for target_id, state in h.states.items() if state in ("searching", "lost")]
+    return ("error" if errors else "warn" if warnings else "ok"), errors + warnings
+
+
+def depth_diagnostics(depth, view: StatsView, depth_problem: str) -> tuple[tuple[str, str], ...]:
+    """use_depth (``depth``: the node's DepthInput, None without): depth frames received, 3D outcomes
+    per kind, the 3D step's median time, the last depth problem; nothing without depth."""
+    if depth is None:
+        return ()
+    return ((("depth_frames_received", str(depth.received)),)
+            + tuple((f"depth_{kind}", str(view.depth[kind])) for kind in DEPTH_OUTCOMES)
+            + (("depth_ms", f"{view.depth_ms:.2f}"), ("depth_last_problem", depth_problem)))

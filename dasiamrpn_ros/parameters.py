@@ -127,6 +127,13 @@ PARAMS: tuple[ParamSpec, ...] = (
               Applies.LIVE, float_range=UNIT),
     ParamSpec("reinit_on_lost", False, "longterm: once the state is lost (after lost_after_frames of "
               "search), the next matching ~/init_detections re-initialises (a new target id).", Applies.LIVE),
+    ParamSpec("max_targets", 1, "Targets tracked at once, in one batched network call per frame. 1: a "
+              "new ~/init_box replaces the target; more: it adds one (its id in the answer) until the "
+              "limit, then is refused; ~/remove_target ends one, ~/stop all. Lowering it ends none.",
+              Applies.LIVE, int_range=(1, 64)),
+    ParamSpec("mutual_awareness", True, "max_targets > 1, dasiamrpn/longterm: every other target is a known "
+              "distractor of each target (Eq. 3), and a target does not take over another's box unless "
+              "its score clearly wins (docs/multi_target.md).", Applies.RESTART),
     ParamSpec("publish_debug_image", True, "Publish ~/debug_image (computed only while subscribed).",
               Applies.LIVE),
     ParamSpec("use_depth", False, "Also subscribe to a depth image registered to the colour image (depth: "
@@ -213,6 +220,8 @@ class NodeSettings:
     init_class_id: str
     init_min_score: float
     reinit_on_lost: bool
+    max_targets: int
+    mutual_awareness: bool
     publish_debug_image: bool
     diagnostics_period: float
     use_depth: bool
@@ -239,6 +248,7 @@ class NodeSettings:
             frame_buffer_size=v["frame_buffer_size"],
             frame_buffer_max_mb=v["frame_buffer_max_mb"], image_timeout=v["image_timeout"], label=v["label"],
             init_class_id=v["init_class_id"], init_min_score=v["init_min_score"], reinit_on_lost=v["reinit_on_lost"],
+            max_targets=v["max_targets"], mutual_awareness=v["mutual_awareness"],
             publish_debug_image=v["publish_debug_image"], diagnostics_period=v["diagnostics_period"],
             use_depth=v["use_depth"], depth_max_age=v["depth_max_age"])
 

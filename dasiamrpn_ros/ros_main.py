@@ -12,6 +12,7 @@ exit, and destroying the node under a running callback is not safe.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -19,9 +20,10 @@ import threading
 from collections.abc import Callable, Sequence
 
 import rclpy
-from rclpy.executors import Executor
+from rclpy.executors import Executor, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from rclpy.utilities import remove_ros_args
 
 POLL_S = 0.2
 SHUTDOWN_TIMEOUT_S = 2.0   # per step: executor, spin thread, the node's threads
@@ -99,3 +101,25 @@ def exit_now(code: int) -> None:
         except (OSError, ValueError):
             pass
     os._exit(code)
+
+
+def run_node(argv: Sequence[str] | None, make_node: Callable[[threading.Event], Node], prog: str, description: str,
+             startup_error: type[Exception], node_name: str, threads: int, epilog: str) -> int:
+    """A node's console script: ``--help`` (``description``, ``epilog``) answered and exit 0 before rclpy
+    starts (anything else outside ``--ros-args`` is left to rclpy); rclpy without its signal
+    handlers; ``make_node(stop)``, exit 1 with the reason if it raises ``startup_error``; spin on a
+    ``threads``-thread executor until SIGINT/SIGTERM, then the bounded shutdown above (the node's
+    ``close`` and ``busy``)."""
+    argv = list(sys.argv if argv is None else argv)
+    argparse.ArgumentParser(prog=prog, description=description, epilog=epilog).parse_known_args(
+        remove_ros_args(list(argv))[1:])
+    init_without_signal_handlers(argv)
+    stop = install_stop_signals()
+    try:
+        node = make_node(stop)
+    except startup_error as exc:
+        rclpy.logging.get_logger(node_name).fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    return spin_until_stopped(node, MultiThreadedExecutor(num_threads=threads), stop,
+                              close=node.close, busy=node.busy)

@@ -212,6 +212,11 @@ class Probe:
                                                     image_qos)
         self.init_client = self.node.create_client(SetCameraInfo, f"{prefix}/init_box")
         self.stop_client = self.node.create_client(Trigger, f"{prefix}/stop")
+        try:
+            from dasiamrpn_interfaces.srv import RemoveTarget
+            self.remove_client = self.node.create_client(RemoveTarget, f"{prefix}/remove_target")
+        except ImportError:   # the node offers no ~/remove_target either
+            self.remove_client = None
         self.param_client = self.node.create_client(SetParameters, f"{prefix}/set_parameters")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -330,6 +335,10 @@ class Probe:
     def stop_tracking(self, timeout: float = 30.0):
         from std_srvs.srv import Trigger
         return self.call(self.stop_client, Trigger.Request(), timeout)
+
+    def remove_target(self, target_id: int, timeout: float = 30.0):
+        from dasiamrpn_interfaces.srv import RemoveTarget
+        return self.call(self.remove_client, RemoveTarget.Request(target_id=int(target_id)), timeout)
 
     def set_parameters(self, values: dict[str, Any], timeout: float = 30.0):
         from rcl_interfaces.srv import SetParameters

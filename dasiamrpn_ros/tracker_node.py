@@ -2,14 +2,15 @@
 
 Threads: the image subscription (its own mutually exclusive callback group) only validates and
 buffers frames; a tracking thread takes the newest buffered frame and drops older ones, so latency
-stays bounded when frames come faster than the tracker (after an init on an older buffered frame it
-first tracks the frames since then in order). ``~/init_box`` and ``~/stop`` have a group each: a stop
-answers within one tracking step even while an init reloads a model. docs/ros.md documents the
+stays bounded when frames come faster than the tracker (a target initialised on an older buffered
+frame first walks the frames since then, see ``sessions.py``). The targets (one, or up to
+``max_targets``: one batched network call per frame) live in :class:`TargetSessions`; this file wires
+them to topics and services. ``~/init_box``, ``~/stop`` and ``~/remove_target`` have their groups: a
+stop answers within one tracking step even while an init reloads a model. docs/ros.md documents the
 interface.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -19,40 +20,43 @@ from typing import Any
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import rclpy
 import torch
 from cv_bridge import CvBridge
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PointStamped, PolygonStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from visualization_msgs.msg import ImageMarker
 from sensor_msgs.srv import SetCameraInfo
-from std_msgs.msg import Float32, Header, String
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from dasiamrpn_core import CheckpointError, ExportError, describe, load_tracker
-from dasiamrpn_core.visualize import annotate
 
 from .depth_input import DEPTH_WAIT_S, DepthInput, DepthOutcome
 from .frame_buffer import BufferedFrame, FrameBuffer, Stamp
-from .image_conversion import (ImageConversionError, bgr_to_compressed, bgr_to_image, check_image_layout,
+from .image_conversion import (ImageConversionError, check_image_layout,
                                compressed_to_bgr, image_to_bgr)
 from .faults import Faults
-from .messages import (VISION_MSGS_ERROR, Detection2DArray, Detection3DArray, DiagnosticsSnapshot, Target3D,
-                       box_polygon, choose_detection, detections, detections_3d, diagnostics_array, image_marker,
-                       image_qos, position_point)
-from .node_stats import DEPTH_OUTCOMES, NodeStats
+from .messages import (VISION_MSGS_ERROR, Detection2DArray, DiagnosticsSnapshot, Target2D,
+                       choose_detection, diagnostics_array, image_qos, matching_detections, target_status)
+from .node_stats import HealthInputs, NodeStats, depth_diagnostics, health
 from .parameters import PARAMS, SPECS, ModelSettings, NodeSettings, Thresholds, check_changes
 from .rate_limited_log import RateLimitedLog
-from .ros_main import init_without_signal_handlers, install_stop_signals, spin_until_stopped
+from .outputs import TrackerOutputs
+from .sessions import Step, TargetLimit, TargetSessions, box_inside_image
+from .ros_main import run_node
+
+try:   # the project's interface package (ros_interfaces/dasiamrpn_interfaces, built by make setup)
+    from dasiamrpn_interfaces.srv import RemoveTarget
+    INTERFACES_ERROR = None
+except ImportError as _exc:
+    RemoveTarget = None
+    INTERFACES_ERROR = (f"dasiamrpn_interfaces is not importable ({_exc}): ~/remove_target is not offered "
+                        f"(build it: make setup, or colcon build in a ROS 2 workspace)")
 
 NODE_NAME = "dasiamrpn_tracker"
 EXECUTOR_THREADS = 6     # images, init_box, stop, diagnostics, parameter services, depth
@@ -60,25 +64,13 @@ WAIT_FRAME_S = 0.2       # the tracking thread re-checks for shutdown this often
 LOG_PERIOD_S = 5.0       # per-kind throttle of bad-input log lines
 NS_PER_MS = 1e6
 BYTES_PER_MB = 2**20
-TRACK_FAILURES_WARN = 3    # tracking raised on this many frames in a row: /diagnostics WARN
-TRACK_FAILURES_ERROR = 10  # ... this many: ERROR, the model is not usable
+STATE_RANK = ("tracking", "searching", "lost")   # best first: the node's state is its best target's
 CLOSE_TIMEOUT_S = 2.0      # the tracking thread is waited for this long at shutdown
 DEPTH_QUEUE_DEPTH = 5      # use_depth: keep-last depth of the depth and camera_info subscriptions
 
 
 class StartupError(RuntimeError):
     """The node cannot start (bad parameters, model failed to load); the message says why."""
-
-
-@dataclass
-class Session:
-    """One tracked target, from a successful ~/init_box to ~/stop or the next init."""
-
-    target_id: int                 # 1, 2, ... per successful init: the id in ~/detections
-    image_shape: tuple[int, int]   # (H, W) of the init frame: frames of another size are skipped
-    last_sequence: int             # receive sequence of the newest frame the tracker has seen
-    frame_id: str
-    state: str = "tracking"
 
 
 @dataclass(frozen=True)
@@ -114,9 +106,9 @@ class TrackerCore:
         self._depth: DepthInput | None = None   # use_depth: made by _activate
         self._depth_problem = ""                 # the newest depth problem, for diagnostics
 
-        # the tracker in use and the model settings it was built with; guarded by _tracker_lock.
-        # ~/init_box builds and initialises a new tracker outside this lock and swaps it in only
-        # once its init succeeded, so a failed init leaves the current target tracked.
+        # the loaded model (a tracker without a target: every target is a fresh() copy) and the
+        # targets; guarded by _tracker_lock. ~/init_box builds and initialises a new target's tracker
+        # outside this lock and adds it only once its init succeeded, so a failed init changes nothing.
         self._tracker_lock = threading.Lock()
         self._tracker = None
         self._model_info: dict = {}
@@ -124,11 +116,11 @@ class TrackerCore:
         self._notice = ""         # a pending model reload, for diagnostics
         self._track_failures = 0  # frames in a row on which tracking raised
 
-        # the current target; swapped under _session_lock, and every output is published under it,
-        # so no output of a session goes out after ~/stop or a new ~/init_box has answered
+        # the targets change under both locks, and every output is published under _session_lock
+        # for the targets still there, so no output of a target goes out after ~/stop, its
+        # ~/remove_target or a replacing ~/init_box has answered
         self._session_lock = threading.Lock()
-        self._session: Session | None = None
-        self._targets = 0        # successful inits so far (the next target id - 1)
+        self._sessions = TargetSessions(self._settings.max_targets, self._settings.mutual_awareness)
         self._stops = 0          # ~/stop calls so far (an init that overlaps one is cancelled)
         self._last_image_ns = time.monotonic_ns()
         self._in_callbacks = 0   # service callbacks running now (shutdown does not wait for them)
@@ -174,18 +166,7 @@ class TrackerCore:
         else:
             self._image_sub = self._made(sub, self.create_subscription(
                 Image, "image", self._on_image, qos, callback_group=self._image_group))
-        self._detections_pub = None
-        if VISION_MSGS_ERROR is None:
-            self._detections_pub = self._made(pub, self.create_publisher(Detection2DArray, "~/detections", 10))
-        else:
-            self.get_logger().warning(VISION_MSGS_ERROR)
-        self._box_pub = self._made(pub, self.create_publisher(PolygonStamped, "~/box", 10))
-        self._score_pub = self._made(pub, self.create_publisher(Float32, "~/score", 10))
-        self._state_pub = self._made(pub, self.create_publisher(String, "~/state", 10))
-        self._marker_pub = self._made(pub, self.create_publisher(ImageMarker, "~/marker", 10))
-        self._debug_pub = self._made(pub, self.create_publisher(Image, "~/debug_image", 1))
-        self._debug_compressed_pub = self._made(
-            pub, self.create_publisher(CompressedImage, "~/debug_image/compressed", 1))
+        self._out = TrackerOutputs(self, self._made, settings.use_depth, self.get_logger().warning)
         self._diag_pub = self._made(pub, self.create_publisher(DiagnosticArray, "/diagnostics", 10))
         init_service = self._made(self.destroy_service, self.create_service(
             SetCameraInfo, "~/init_box", self._on_init_box, callback_group=self._init_group))
@@ -194,6 +175,11 @@ class TrackerCore:
                                                      10, callback_group=self._init_group))
         self._made(self.destroy_service, self.create_service(
             Trigger, "~/stop", self._on_stop, callback_group=self._stop_group))
+        if RemoveTarget is not None:
+            self._made(self.destroy_service, self.create_service(
+                RemoveTarget, "~/remove_target", self._on_remove_target, callback_group=self._stop_group))
+        else:
+            self.get_logger().warning(INTERFACES_ERROR)
         self._made(self.destroy_timer, self.create_timer(settings.diagnostics_period, self._publish_diagnostics,
                                                          callback_group=self._diagnostics_group))
         self._activate_depth(settings)
@@ -207,12 +193,11 @@ class TrackerCore:
         self.get_logger().info(f"waiting for images on {topic}{depth}; call {init_box} to start")
 
     def _activate_depth(self, settings: NodeSettings) -> None:
-        """use_depth: the depth and camera_info subscriptions and the 3D publishers (else none)."""
+        """use_depth: the depth and camera_info subscriptions (else none)."""
         self._depth = None
-        self._detections_3d_pub = self._position_pub = None
         if not settings.use_depth:
             return
-        sub, pub = self.destroy_subscription, self.destroy_publisher
+        sub = self.destroy_subscription
         group = MutuallyExclusiveCallbackGroup()
         qos = image_qos(settings.image_reliability, DEPTH_QUEUE_DEPTH)
         depth_sub = self._made(sub, self.create_subscription(Image, "depth", self._on_depth, qos,
@@ -220,9 +205,6 @@ class TrackerCore:
         info_sub = self._made(sub, self.create_subscription(CameraInfo, "depth/camera_info", self._on_depth_info,
                                                             qos, callback_group=group))
         self._depth = DepthInput(depth_sub.topic_name, info_sub.topic_name)
-        if VISION_MSGS_ERROR is None:
-            self._detections_3d_pub = self._made(pub, self.create_publisher(Detection3DArray, "~/detections_3d", 10))
-        self._position_pub = self._made(pub, self.create_publisher(PointStamped, "~/position", 10))
 
     def _deactivate(self, timeout: float = CLOSE_TIMEOUT_S) -> bool:
         """Stop tracking and publishing: the session ends, the thread stops, the entities go."""
@@ -294,6 +276,7 @@ class TrackerCore:
     def _apply_settings(self, settings: NodeSettings) -> None:
         self._buffer.resize(settings.frame_buffer_size, self._buffer_bytes(settings))
         self._buffer.in_order = settings.frame_policy == "every"
+        self._sessions.max_targets = settings.max_targets   # the next add; lowering it ends no target
         self._settings = settings  # thresholds are applied by the tracking thread before its next frame
 
     # -- model -------------------------------------------------------------------------------
@@ -308,14 +291,18 @@ class TrackerCore:
                                    f"torch and openvino backends)")
         elif model.half:   # otherwise the model line at start-up and after a reload says the precision
             self.get_logger().info(f"inference in {tracker.precision} on {tracker.device} ({tracker.backend})")
+        # first-call costs paid now, not on the first frames after an init (a catch-up would stall)
+        self.get_logger().info(f"warmed up in {tracker.warm_up():.2f} s")
         return tracker
 
     def _apply_thresholds(self) -> None:
         """Hand changed threshold parameters to the tracker (holding _tracker_lock, between frames)."""
         thresholds = self._settings.thresholds
         if thresholds != self._applied_thresholds:
-            self._tracker.config = self._tracker.config.with_overrides(
-                **thresholds.overrides(self._tracker.checkpoint.tracker))
+            def apply(tracker) -> None:
+                tracker.config = tracker.config.with_overrides(**thresholds.overrides(tracker.checkpoint.tracker))
+            apply(self._tracker)
+            self._sessions.set_config(apply)
             self._applied_thresholds = thresholds
 
     # -- images ------------------------------------------------------------------------------
@@ -362,111 +349,112 @@ class TrackerCore:
 
     # -- tracking ----------------------------------------------------------------------------
     def _track_loop(self) -> None:
+        """Live frames for the live targets (newest-frame hand-out) and, while some target catches up
+        after an init on an older frame, one catch-up step of it between two live frames."""
         while not self._stopping.is_set():
-            frame = self._buffer.wait_next(WAIT_FRAME_S)
+            with self._tracker_lock:
+                catching_up = self._sessions.catching_up
+            if catching_up:
+                self._guarded("the catch-up frames", self._catch_up_step)
+            frame = self._buffer.wait_next(0.0 if catching_up else WAIT_FRAME_S)
             if frame is not None:
-                try:
-                    self._track_frame(frame)
-                except Exception as exc:  # bad input must never kill the node: log and go on
-                    self._track_failures += 1
-                    self._reject("tracking", f"tracking failed on the frame stamped {frame.stamp}: "
-                                             f"{type(exc).__name__}: {exc}")
+                self._guarded(f"the frame stamped {frame.stamp}", self._live_step, frame)
 
-    def _track_frame(self, frame: BufferedFrame[Any]) -> None:
+    def _guarded(self, what: str, step: Callable[..., None], *args) -> None:
+        try:
+            step(*args)
+        except Exception as exc:  # bad input must never kill the node: log and go on
+            self._track_failures += 1
+            self._reject("tracking", f"tracking failed on {what}: {type(exc).__name__}: {exc}")
+
+    def _decoded(self, frame: BufferedFrame[Any]) -> np.ndarray | None:
+        try:
+            return self._decode(frame.payload)
+        except ImageConversionError as exc:
+            self._reject(exc.kind, f"skipped the frame stamped {frame.stamp}: {exc}")
+            return None
+
+    def _catch_up_step(self) -> None:
         with self._tracker_lock:
-            session = self._session
-            if session is None or frame.sequence <= session.last_sequence:
-                return
-            try:
-                image = self._decode(frame.payload)
-            except ImageConversionError as exc:
-                self._reject(exc.kind, f"skipped the frame stamped {frame.stamp}: {exc}")
-                return
-            if image.shape[:2] != session.image_shape:
-                self._reject("size_change", f"skipped the frame stamped {frame.stamp}: image size changed from "
-                                     f"{session.image_shape[1]}x{session.image_shape[0]} to "
-                                     f"{image.shape[1]}x{image.shape[0]}; call init_box to track at the "
-                                     f"new size")
-                return
-            session.last_sequence = frame.sequence
             self._apply_thresholds()
-            track_start_ns = time.monotonic_ns()
+            start_ns = time.monotonic_ns()
             self._faults.at("track")
-            result = self._tracker.track(image)
-            track_ns = time.monotonic_ns() - track_start_ns
+            steps = self._sessions.catch_up_steps(self._buffer, self._decoded)
+            track_ns = time.monotonic_ns() - start_ns
         self._track_failures = 0
-        box = result.box if result.state != "lost" else None
-        if box is not None and not all(np.isfinite(box)):
-            self._reject("nan", f"the tracker returned a non-finite box {box} on the frame stamped "
-                                f"{frame.stamp}: published as lost")
-            box = None
-        state = result.state if box is not None else "lost"
-        debug = None
-        if self._settings.publish_debug_image and (self._debug_pub.get_subscription_count() > 0
-                                                   or self._debug_compressed_pub.get_subscription_count() > 0):
-            text = None if box is not None else f"{state} {result.score:.2f}"
-            debug = annotate(image, box, float(result.score), state, text=text)
-        located = self._locate(frame.stamp, image.shape[:2], session, state, box)
-        with self._session_lock:   # the outputs go out only while this session is still the current one
-            if self._session is not session:
-                return  # stopped or re-initialised while this frame was tracked
-            session.state = state
-            self._publish(frame, debug, box, float(result.score), session, track_ns, located)
+        for step in steps:
+            self._publish_step(step, track_ns // max(1, len(steps)))
 
-    def _locate(self, stamp: Stamp, image_shape: tuple[int, int], session: Session, state: str,
-                box) -> DepthOutcome | None:
-        """use_depth: the 3D step of a tracked frame (counted in /diagnostics, failures logged); None
-        without depth, and an empty outcome while the target is not tracked (searching, lost)."""
+    def _live_step(self, frame: BufferedFrame[Any]) -> None:
+        with self._tracker_lock:
+            if not self._sessions.live_ids(frame, None):
+                return
+            image = self._decoded(frame)
+            if image is None:
+                return
+            ids = self._sessions.live_ids(frame, image.shape[:2])
+            if not ids:
+                shape = self._sessions.first.image_shape
+                self._reject("size_change", f"skipped the frame stamped {frame.stamp}: image size changed from "
+                                            f"{shape[1]}x{shape[0]} to {image.shape[1]}x{image.shape[0]}; call "
+                                            f"init_box to track at the new size")
+                return
+            self._apply_thresholds()
+            start_ns = time.monotonic_ns()
+            self._faults.at("track")
+            step = self._sessions.track_live(frame, image, ids)
+            track_ns = time.monotonic_ns() - start_ns
+        self._track_failures = 0
+        self._publish_step(step, track_ns)
+
+    def _publish_step(self, step: Step, track_ns: int) -> None:
+        """One frame's outputs for the targets tracked on it (those still there when it is published)."""
+        frame, image = step.frame, step.image
+        targets: dict[int, Target2D] = {}
+        states: dict[int, str] = {}
+        for target_id, result in sorted(step.results.items()):
+            box = result.box if result.state != "lost" else None
+            if box is not None and not all(np.isfinite(box)):
+                self._reject("nan", f"the tracker returned a non-finite box {box} for target {target_id} on the "
+                                    f"frame stamped {frame.stamp}: published as lost")
+                box = None
+            states[target_id] = result.state if box is not None else "lost"
+            targets[target_id] = Target2D(target_id, box, float(result.score))
+        settings = self._settings
+        debug = None
+        if settings.publish_debug_image and self._out.debug_watched():
+            debug = self._out.debug_image(image, list(targets.values()), states, settings.max_targets > 1)
+        located = self._locate(frame.stamp, image.shape[:2], {
+            i: t.box for i, t in targets.items() if states[i] == "tracking" and t.box is not None})
+        with self._session_lock:   # the outputs go out only for the targets still there
+            current, first = self._sessions.targets, self._sessions.first
+            kept = [t for i, t in targets.items() if i in current]
+            if not kept:
+                return  # stopped, removed or replaced while this frame was tracked
+            header: Header = frame.payload.header
+            if located is not None:
+                self._out.publish_3d(header, located, {t.target_id: t.score for t in kept}, settings.label)
+            self._out.publish_frame(header, kept, states, first.target_id if first else None, settings.label, debug)
+            stamp_age_ns = self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)
+            self._stats.on_tracked((time.monotonic_ns() - frame.received_ns) / NS_PER_MS, track_ns / NS_PER_MS,
+                                   stamp_age_ns / NS_PER_MS)
+
+    def _locate(self, stamp: Stamp, image_shape: tuple[int, int], boxes: dict) -> DepthOutcome | None:
+        """use_depth: the 3D step of a tracked frame for the targets tracking on it (counted in
+        /diagnostics, failures logged); None without depth, and an empty outcome without such targets."""
         if self._depth is None:
             return None
-        if state != "tracking" or box is None:
+        if not boxes:
             return DepthOutcome(self._depth.last_frame_id)
         start_ns = time.monotonic_ns()
         height, width = image_shape
-        outcome = self._depth.locate(stamp, (width, height), {session.target_id: box},
-                                     self._settings.depth_max_age, DEPTH_WAIT_S)
+        outcome = self._depth.locate(stamp, (width, height), boxes, self._settings.depth_max_age, DEPTH_WAIT_S)
         self._stats.on_depth(["estimated"] * len(outcome.estimates) + [f.kind for f in outcome.failures.values()],
                              (time.monotonic_ns() - start_ns) / NS_PER_MS)
         for failure in outcome.failures.values():
             self._depth_problem = failure.message
             self._log_bad(f"depth_{failure.kind}", f"no 3D position ({failure.kind}): {failure.message}")
         return outcome
-
-    def _publish(self, frame: BufferedFrame[Any], debug: np.ndarray | None, box, score: float,
-                 session: Session, track_ns: int, located: DepthOutcome | None = None) -> None:
-        """One frame's outputs (holding _session_lock)."""
-        header: Header = frame.payload.header
-        if self._detections_pub is not None:  # the stamped output: box, score and target id together
-            tracked = box if session.state == "tracking" else None
-            self._detections_pub.publish(detections(header, tracked, score, session.target_id,
-                                                    self._settings.label))
-        if located is not None:
-            self._publish_3d(header, located, score)
-        # the header-less score and state (for people and simple scripts; they cannot be paired with
-        # a frame reliably) before the box: a consumer keyed on the box has seen them
-        self._score_pub.publish(Float32(data=score))
-        self._state_pub.publish(String(data=session.state))
-        self._box_pub.publish(box_polygon(header, box))
-        self._marker_pub.publish(image_marker(header, box, session.target_id, session.state))
-        if debug is not None:
-            if self._debug_pub.get_subscription_count() > 0:
-                self._debug_pub.publish(bgr_to_image(debug, header=header))
-            if self._debug_compressed_pub.get_subscription_count() > 0:
-                self._debug_compressed_pub.publish(bgr_to_compressed(debug, header=header))
-        done_ns = time.monotonic_ns()
-        stamp_age_ns = self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)
-        self._stats.on_tracked((done_ns - frame.received_ns) / NS_PER_MS, track_ns / NS_PER_MS,
-                               stamp_age_ns / NS_PER_MS)
-
-    def _publish_3d(self, header: Header, located: DepthOutcome, score: float) -> None:
-        """``~/detections_3d`` (every tracked frame; empty without an estimate) and ``~/position`` (each
-        estimate), stamped like the colour frame, in the depth frame's frame_id."""
-        header_3d = Header(stamp=header.stamp, frame_id=located.frame_id or header.frame_id)
-        targets = [Target3D(target_id, estimate, score) for target_id, estimate in sorted(located.estimates.items())]
-        if self._detections_3d_pub is not None:
-            self._detections_3d_pub.publish(detections_3d(header_3d, targets, self._settings.label))
-        for target in targets:
-            self._position_pub.publish(position_point(header_3d, target.estimate))
 
     # -- services ----------------------------------------------------------------------------
     def _on_init_box(self, request: SetCameraInfo.Request, response: SetCameraInfo.Response):
@@ -486,32 +474,50 @@ class TrackerCore:
 
     def _current_target_text(self) -> str:
         with self._session_lock:
-            session = self._session
-        return ("no target was being tracked" if session is None
-                else f"still tracking target {session.target_id}")
+            return self._current_target_text_locked()
 
     def _on_init_detections(self, msg) -> None:
-        """A detector's output starts tracking when idle (and, with reinit_on_lost, once lost)."""
+        """A detector's output starts tracking: with max_targets 1 when idle (and, with reinit_on_lost,
+        once lost) from the best matching detection; with more, every matching detection that is not
+        already a target (IoU >= DUPLICATE_IOU with one) starts one, best score first, up to the limit
+        (with reinit_on_lost, lost targets are ended first)."""
         settings = self._settings
-        with self._session_lock:
-            session = self._session
-            state = session.state if session is not None else "idle"
-        if state != "idle" and not (state == "lost" and settings.reinit_on_lost):
-            return
-        chosen = choose_detection(msg, settings.init_class_id, settings.init_min_score)
-        if chosen is None:
-            return
-        with self._service_call():
-            try:
-                outcome = self._init_target(Stamp.of(msg.header.stamp), chosen.box, clip=True)
-            except Exception as exc:  # never kill the node
-                outcome = InitOutcome(False, f"{type(exc).__name__} while initialising: {exc}")
-        what = f"detection {chosen.class_id!r} (score {chosen.score:.2f}, stamp {Stamp.of(msg.header.stamp)})"
-        if outcome.success:
-            self.get_logger().info(f"init from {what}: {outcome.message}")
+        if settings.max_targets == 1:
+            with self._session_lock:
+                first = self._sessions.first
+                state = first.state if first is not None else "idle"
+            if state != "idle" and not (state == "lost" and settings.reinit_on_lost):
+                return
+            chosen = choose_detection(msg, settings.init_class_id, settings.init_min_score)
+            candidates = [chosen] if chosen is not None else []
         else:
-            self._last_problem = f"init from {what} failed: {outcome.message}"
-            self._log_bad("init_detections", self._last_problem)
+            if settings.reinit_on_lost:
+                self._end_lost_targets()
+            candidates = matching_detections(msg, settings.init_class_id, settings.init_min_score)
+        for chosen in candidates:
+            with self._session_lock:
+                if self._sessions.overlapping(chosen.box) is not None:
+                    continue   # already tracked: never a duplicate
+                full = settings.max_targets > 1 and len(self._sessions) >= settings.max_targets
+            if full:
+                return
+            with self._service_call():
+                try:
+                    outcome = self._init_target(Stamp.of(msg.header.stamp), chosen.box, clip=True)
+                except Exception as exc:  # never kill the node
+                    outcome = InitOutcome(False, f"{type(exc).__name__} while initialising: {exc}")
+            what = f"detection {chosen.class_id!r} (score {chosen.score:.2f}, stamp {Stamp.of(msg.header.stamp)})"
+            if outcome.success:
+                self.get_logger().info(f"init from {what}: {outcome.message}")
+            else:
+                self._last_problem = f"init from {what} failed: {outcome.message}"
+                self._log_bad("init_detections", self._last_problem)
+
+    def _end_lost_targets(self) -> None:
+        with self._tracker_lock, self._session_lock:
+            for target_id, target in self._sessions.targets.items():
+                if target.state == "lost":
+                    self._sessions.remove(target_id)
 
     def _init_box(self, request: SetCameraInfo.Request) -> InitOutcome:
         info = request.camera_info
@@ -531,13 +537,18 @@ class TrackerCore:
             return found
         frame, image = found
         height, width = image.shape[:2]
-        box = self._box_inside(box, width, height, clip)
-        if isinstance(box, InitOutcome):
-            return box
+        try:
+            box = box_inside_image(box, width, height, clip)
+        except ValueError as exc:
+            return InitOutcome(False, str(exc))
         with self._session_lock:
             stops = self._stops
+            try:   # a full multi-target node refuses before any work
+                self._sessions.check_room()
+            except TargetLimit as exc:
+                return InitOutcome(False, str(exc))
         settings = self._settings
-        # the new tracker is built and initialised while the current one keeps tracking
+        # the new tracker is built and initialised while the current targets keep tracking
         reloaded = settings.model != self._loaded_model
         candidate = self._initialised_candidate(settings, reloaded, image, box)
         if isinstance(candidate, InitOutcome):
@@ -546,10 +557,16 @@ class TrackerCore:
             if self._stops != stops:
                 return InitOutcome(False, f"cancelled: ~/stop was called while this init_box ran "
                                           f"({self._current_target_text_locked()})")
-            self._adopt(candidate, settings, reloaded, frame, (height, width))
-        return InitOutcome(True, f"tracking target {self._targets}: box (x={box[0]}, y={box[1]}, w={box[2]}, "
+            try:
+                target, replaced = self._adopt(candidate, settings, reloaded, box, frame, (height, width))
+            except TargetLimit as exc:   # filled up meanwhile (another init)
+                return InitOutcome(False, str(exc))
+        ended = ""
+        if replaced and settings.max_targets > 1:
+            ended = f"; the model changed: ended target(s) {', '.join(str(t.target_id) for t in replaced)}"
+        return InitOutcome(True, f"tracking target {target.target_id}: box (x={box[0]}, y={box[1]}, w={box[2]}, "
                                  f"h={box[3]}) from the frame stamped {frame.stamp} ({width}x{height}, "
-                                 f"frame_id '{frame.payload.header.frame_id}')")
+                                 f"frame_id '{frame.payload.header.frame_id}'){ended}")
 
     def _init_frame(self, stamp: Stamp, image_size: tuple[int, int]):
         """The buffered frame to initialise on and its decoded image, or the InitOutcome saying why not."""
@@ -569,22 +586,6 @@ class TrackerCore:
             return InitOutcome(False, f"camera_info says the box was drawn on a {image_size[0]}x{image_size[1]} "
                                       f"image, but the frame stamped {frame.stamp} is {width}x{height}")
         return frame, image
-
-    @staticmethod
-    def _box_inside(box, width: int, height: int, clip: bool):
-        """The box (clipped to the image and rounded when ``clip``), or the InitOutcome rejecting it."""
-        if clip:
-            x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
-            x1 = min(width, int(round(box[0] + box[2])))
-            y1 = min(height, int(round(box[1] + box[3])))
-            box = (x0, y0, x1 - x0, y1 - y0)
-        x, y, w, h = box
-        if w <= 0 or h <= 0:
-            return InitOutcome(False, f"empty box: width {w}, height {h} "
-                                      f"(set camera_info.roi x_offset, y_offset, width, height in pixels)")
-        if x + w > width or y + h > height:
-            return InitOutcome(False, f"box (x={x}, y={y}, w={w}, h={h}) is not inside the {width}x{height} image")
-        return box
 
     def _initialised_candidate(self, settings, reloaded: bool, image, box):
         """A fresh tracker (of a newly loaded model when the ``model`` parameter changed) initialised on
@@ -608,36 +609,54 @@ class TrackerCore:
                                       f"{self._current_target_text()}")
         return candidate
 
-    def _adopt(self, candidate, settings, reloaded: bool, frame, image_shape: tuple[int, int]) -> None:
-        """Make ``candidate`` the tracker of a new target session (both locks held)."""
-        self._tracker, self._applied_thresholds = candidate, settings.thresholds
+    def _adopt(self, candidate, settings, reloaded: bool, box, frame, image_shape: tuple[int, int]):
+        """Add ``candidate`` as a new target (both locks held): (the target, the targets it replaced)."""
         if reloaded:
+            self._tracker, self._applied_thresholds = candidate.fresh(), settings.thresholds
             self._loaded_model, self._notice = settings.model, ""
             self._model_info = describe(candidate)
             self.get_logger().info(f"reloaded {_model_line(self._model_info)}")
-        self._targets += 1
-        self._session = Session(target_id=self._targets, image_shape=image_shape,
-                                last_sequence=frame.sequence, frame_id=frame.payload.header.frame_id)
-        # frames that came after the init frame are tracked in order, then the newest again
-        self._buffer.restart_after(frame.sequence, catch_up=True)
+        target, replaced = self._sessions.add(candidate, box, frame, image_shape, self._buffer)
         self._track_failures = 0
+        return target, replaced
 
     def _current_target_text_locked(self) -> str:
-        return "no target is tracked" if self._session is None else f"still tracking target {self._session.target_id}"
+        if len(self._sessions) == 0:
+            return "no target is tracked"
+        if self._settings.max_targets == 1:
+            return f"still tracking target {self._sessions.first.target_id}"
+        return f"still {self._sessions.describe()}"
 
     def _stop_session(self) -> bool:
-        with self._session_lock:
-            session, self._session = self._session, None
+        with self._tracker_lock, self._session_lock:
+            ended = self._sessions.clear()
             self._stops += 1
-            if session is not None:   # (a session exists only while active: the publishers exist)
-                # one empty detection array ends the session on the stamped output
-                header = Header(stamp=self.get_clock().now().to_msg(), frame_id=session.frame_id)
-                if self._detections_pub is not None:
-                    self._detections_pub.publish(detections(header, None, 0.0, session.target_id, ""))
-                if self._depth is not None and self._detections_3d_pub is not None:
-                    self._detections_3d_pub.publish(detections_3d(
-                        Header(stamp=header.stamp, frame_id=self._depth.last_frame_id or session.frame_id), [], ""))
-        return session is not None
+            if ended:   # (targets exist only while active: the publishers exist)
+                frame_id = ended[0].frame_id
+                self._out.end(Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id),
+                              None if self._depth is None else self._depth.last_frame_id or frame_id,
+                              [t.target_id for t in ended])
+        return bool(ended)
+
+    def _on_remove_target(self, request, response):
+        """~/remove_target: end one target by id; an unknown id is refused naming the tracked ones."""
+        with self._service_call():
+            try:
+                with self._tracker_lock, self._session_lock:
+                    target = self._sessions.remove(int(request.target_id))
+                    self._out.remove_marker(Header(stamp=self.get_clock().now().to_msg(), frame_id=target.frame_id),
+                                            target.target_id)
+                    rest = self._sessions.describe()
+                response.success, response.message = True, f"ended target {target.target_id}; {rest}"
+                self.get_logger().info(f"remove_target: {response.message}")
+            except KeyError as exc:
+                response.success, response.message = False, str(exc.args[0])
+                self.get_logger().warning(f"remove_target failed: {response.message}")
+            except Exception as exc:  # never kill the node
+                response.success, response.message = False, f"{type(exc).__name__} while removing: {exc}"
+                self._last_problem = f"remove_target: {response.message}"
+                self.get_logger().warning(f"remove_target failed: {response.message}")
+            return response
 
     def _on_stop(self, _request: Trigger.Request, response: Trigger.Response):
         with self._service_call():
@@ -655,31 +674,23 @@ class TrackerCore:
             return response
 
     # -- diagnostics -------------------------------------------------------------------------
-    def _health(self, state: str) -> tuple[str, list[str]]:
-        """(level, reasons): ERROR when the model is not usable, WARN when the robot should look."""
-        errors, warnings = [], []
-        if self._track_failures >= TRACK_FAILURES_ERROR:
-            errors.append(f"tracking raised on the last {self._track_failures} frames: the model is not "
-                          f"usable ({self._last_problem})")
-        elif self._track_failures >= TRACK_FAILURES_WARN:
-            warnings.append(f"tracking raised on the last {self._track_failures} frames")
-        silent_s = (time.monotonic_ns() - self._last_image_ns) / 1e9
-        if state not in ("idle",) and silent_s > self._settings.image_timeout:
-            warnings.append(f"no image for {silent_s:.1f} s while tracking (image_timeout "
-                            f"{self._settings.image_timeout} s) on {self._image_sub.topic_name}")
-        if state in ("searching", "lost"):
-            warnings.append(f"target {state}")
-        return ("error" if errors else "warn" if warnings else "ok"), errors + warnings
-
     def _publish_diagnostics(self) -> None:
         view = self._stats.view()
         with self._session_lock:
-            session = self._session
-            state = session.state if session is not None else "idle"
-        level, reasons = self._health(state)
+            targets = self._sessions.targets
+        states = {i: t.state for i, t in sorted(targets.items())}
+        # the node's state: idle, or the best of its targets' (one entry per target says each)
+        state = min(states.values(), key=STATE_RANK.index) if states else "idle"
+        level, reasons = health(HealthInputs(
+            self._track_failures, self._last_problem, (time.monotonic_ns() - self._last_image_ns) / 1e9,
+            self._settings.image_timeout, self._image_sub.topic_name, states, self._settings.max_targets > 1))
         info = self._model_info
         header = Header(stamp=self.get_clock().now().to_msg())
         buffer = self._buffer
+        node_name = self.get_fully_qualified_name()
+        per_target = () if self._settings.max_targets == 1 else tuple(
+            target_status(node_name, i, t.state, t.result.score, t.result.box if t.state == "tracking" else None,
+                          str(info["device"])) for i, t in sorted(targets.items()))
         snap = DiagnosticsSnapshot(
             state=state, fps=view.fps, latency_ms=view.latency_ms, track_ms=view.track_ms,
             overhead_ms=view.overhead_ms, stamp_age_ms=view.stamp_age_ms,
@@ -690,24 +701,15 @@ class TrackerCore:
             message="; ".join([state] + reasons + [f"pending: {self._notice}"] * bool(self._notice)
                               + [f"last problem: {self._last_problem}"] * bool(self._last_problem)),
             level=level,
-            extra=(("target_id", str(session.target_id if session is not None else "")),
+            extra=(("target_id", ",".join(map(str, states))),
+                   ("targets", str(len(states))), ("max_targets", str(self._settings.max_targets)),
                    ("frame_buffer_frames", str(len(buffer))),
                    ("frame_buffer_mb", f"{buffer.bytes / BYTES_PER_MB:.1f}"),
                    ("frame_buffer_limit_mb", f"{buffer.max_bytes / BYTES_PER_MB:.1f}"),
                    ("frames_evicted_for_memory", str(buffer.evicted_for_memory)),
-                   ("detections", "on" if self._detections_pub is not None else "off: vision_msgs missing"))
-            + self._depth_diagnostics(view))
-        self._diag_pub.publish(diagnostics_array(header, self.get_fully_qualified_name(), snap))
-
-    def _depth_diagnostics(self, view) -> tuple[tuple[str, str], ...]:
-        """use_depth: depth frames received, 3D outcomes per kind, the 3D step's median time, the last
-        depth problem; nothing without depth."""
-        if self._depth is None:
-            return ()
-        return ((("depth_frames_received", str(self._depth.received)),)
-                + tuple((f"depth_{kind}", str(view.depth[kind])) for kind in DEPTH_OUTCOMES)
-                + (("depth_ms", f"{view.depth_ms:.2f}"), ("depth_last_problem", self._depth_problem)))
-
+                   ("detections", "on" if self._out.detections is not None else "off: vision_msgs missing"))
+            + depth_diagnostics(self._depth, view, self._depth_problem), targets=per_target)
+        self._diag_pub.publish(diagnostics_array(header, node_name, snap))
 
 class TrackerNode(TrackerCore, Node):
     """The tracker node: configured and active from construction until shutdown."""
@@ -765,30 +767,10 @@ def _model_line(info: dict) -> str:
             f"({info['precision']}), mode {info['mode']}")
 
 
-def _answer_help(argv: Sequence[str], prog: str) -> None:
-    """``--help`` prints where the settings are and exits 0 before rclpy starts; anything else outside
-    ``--ros-args`` is left to rclpy, as before."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__.split("\n\n")[0],
-        epilog="Settings are ROS parameters: --ros-args -p NAME:=VALUE or --params-file config/tracker.yaml "
-               "(the list: docs/ros.md, or `ros2 param describe` on a running node).")
-    parser.parse_known_args(remove_ros_args(list(argv))[1:])
-
-
 def _run(argv: Sequence[str] | None, make_node: Callable[[threading.Event], TrackerCore], prog: str) -> int:
-    """Start rclpy, build the node (exit 1 with the reason if it cannot start), spin until stopped."""
-    argv = list(sys.argv if argv is None else argv)
-    _answer_help(argv, prog)
-    init_without_signal_handlers(argv)
-    stop = install_stop_signals()
-    try:
-        node = make_node(stop)
-    except StartupError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    return spin_until_stopped(node, MultiThreadedExecutor(num_threads=EXECUTOR_THREADS), stop,
-                              close=node.close, busy=node.busy)
+    return run_node(argv, make_node, prog, __doc__.split("\n\n")[0], StartupError, NODE_NAME, EXECUTOR_THREADS,
+                    "Settings are ROS parameters: --ros-args -p NAME:=VALUE or --params-file config/tracker.yaml "
+                    "(the list: docs/ros.md, or `ros2 param describe` on a running node).")
 
 
 def lifecycle_main(argv: Sequence[str] | None = None) -> int:

@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PACKAGES = ['vision_msgs']           # interface packages under ros_interfaces/
+PACKAGES = ['vision_msgs', 'dasiamrpn_interfaces']   # interface packages under ros_interfaces/
 FIXUP = HERE / 'cmake' / 'venv_python_fixup.cmake'
 # bump when a change to this script must rebuild already built packages
 STAMP_VERSION = 1
@@ -349,12 +349,16 @@ def verify(pkg, log):
     env = os.environ.copy()
     for var in SCRUB_ENV + ['_ROS_WHEELS_BOOTSTRAP_COMPLETE']:
         env.pop(var, None)
+    kinds = [k for k in ('msg', 'srv') if (HERE / pkg / k).is_dir()]
     code = ('import importlib, sys\n'
-            f'm = importlib.import_module("{pkg}.msg")\n'
-            'names = [n for n in dir(m) if n[:1].isupper()]\n'
-            'for n in names:\n'
-            '    cls = getattr(m, n); cls.__class__.__import_type_support__(); cls()\n'
-            'print(len(names), "message types import and construct")\n')
+            'names = []\n'
+            f'for kind in {kinds!r}:\n'
+            f'    m = importlib.import_module("{pkg}." + kind)\n'
+            '    for n in [n for n in dir(m) if n[:1].isupper()]:\n'
+            '        cls = getattr(m, n); cls.__class__.__import_type_support__()\n'
+            '        (cls.Request(), cls.Response()) if hasattr(cls, "Request") else cls()\n'
+            '        names.append(n)\n'
+            'print(len(names), "interface types import and construct")\n')
     say(f'{pkg}: verify (import in a fresh interpreter) ...')
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                           env=env, cwd=str(build_root()))

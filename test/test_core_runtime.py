@@ -307,3 +307,29 @@ def test_backend_not_installed_or_unknown(monkeypatch, exports):
     assert runtime.resolve_backend("auto", torch.device("cpu")) == "torch"
     with pytest.raises(ExportError, match="is an export, which runs on onnxruntime or openvino: neither"):
         load_tracker(exports["lite"], device="cpu")
+
+
+def test_warm_up_pays_the_first_call_costs_and_leaves_the_target_alone(demo_seq):
+    """After ``warm_up`` the first init and track of a real target cost what later ones do (a node's
+    catch-up after an init must not stall on them), and a tracker's own target is untouched."""
+    import time
+
+    tracker = load_tracker(LITE_CHECKPOINT, mode="dasiamrpn", backend="openvino", threads=2)
+    tracker.init(demo_seq.frames[0], demo_seq.boxes[0])
+    before = (tuple(tracker.center), tuple(tracker.size))
+    assert tracker.warm_up() > 0.0
+    assert (tuple(tracker.center), tuple(tracker.size)) == before
+
+    def first_track_s(t) -> float:
+        probe = t.fresh()
+        probe.init(demo_seq.frames[0], demo_seq.boxes[0])
+        start = time.perf_counter()
+        probe.track(demo_seq.frames[1])
+        return time.perf_counter() - start
+
+    steady = min(first_track_s(tracker) for _ in range(3))
+    cold = load_tracker(LITE_CHECKPOINT, mode="dasiamrpn", backend="openvino", threads=2)
+    warmed = load_tracker(LITE_CHECKPOINT, mode="dasiamrpn", backend="openvino", threads=2)
+    warmed.warm_up()
+    cold_s, warmed_s = first_track_s(cold), first_track_s(warmed)
+    assert warmed_s < cold_s and warmed_s < 3 * steady + 0.05, (cold_s, warmed_s, steady)

@@ -245,6 +245,9 @@ ROSDEP_KEYS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "
 # optional inference backends (pip only, no rosdep key; backend=auto uses them when installed)
 OPTIONAL = {"onnxruntime", "openvino", "onnx",
             "rosbags"}   # pip only: bag replay and dasiamrpn-track-bag (requirements-node.txt)
+# the project's own interface package (ros_interfaces/): a package of the workspace, which rosdep
+# resolves from --from-paths src, not a rosdep key
+WORKSPACE_PACKAGES = {p.parent.name for p in (REPO / "ros_interfaces").glob("*/package.xml")} - {"vision_msgs"}
 PYTHON_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
                "torch": "python3-torch"}
 
@@ -265,7 +268,8 @@ def test_package_xml_declares_what_the_node_imports_and_nothing_else():
     exec_depend, every exec_depend is imported, and every key is a real rosdep key."""
     root = ET.parse(REPO / "package.xml").getroot()
     exec_deps = {e.text for e in root.iter("exec_depend")}
-    assert exec_deps | {e.text for e in root.iter("test_depend")} <= ROSDEP_KEYS
+    assert WORKSPACE_PACKAGES == {"dasiamrpn_interfaces"}
+    assert exec_deps | {e.text for e in root.iter("test_depend")} <= ROSDEP_KEYS | WORKSPACE_PACKAGES
     runtime = [p for p in (REPO / "dasiamrpn_ros").glob("*.py") if p.name != "testing.py"]
     runtime += [p for p in sorted((REPO / "dasiamrpn_core").glob("*.py")) if not p.name.startswith("demo")]
     runtime += [LAUNCH_FILE]   # (the demo, evaluation and training are not the node: requirements.txt)

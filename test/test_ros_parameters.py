@@ -101,7 +101,8 @@ def test_applies_classes_are_as_documented():
     restart = {p.name for p in PARAMS if p.applies is Applies.RESTART}
     reload = {p.name for p in PARAMS if p.applies is Applies.RELOAD}
     assert reload == {"checkpoint", "device", "backend", "mode", "half", "threads"}
-    assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period", "use_depth"}
+    assert restart == {"use_compressed", "image_reliability", "image_queue_depth", "diagnostics_period", "use_depth",
+                       "mutual_awareness"}
 
 
 def test_docs_parameter_table_matches_the_node():

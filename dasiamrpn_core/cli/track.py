@@ -1,4 +1,10 @@
-"""``dasiamrpn-track``: track one target through a video, an image folder or a camera."""
+"""``dasiamrpn-track``: track one target (or several: ``--box`` repeated) through a video, an image
+folder or a camera.
+
+Several boxes run in one ``MultiTracker`` (one batched network call per frame, mutual awareness in
+dasiamrpn/longterm unless ``--independent-targets``) and write one results file per target,
+``<output stem>_id<N><suffix>`` (N = 1, 2, ... in the order of the boxes), each in the one-target
+format, and an annotated video with a colour per id."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +19,10 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError
-from ..tracker import TrackResult
+from ..multi import MultiTracker
+from ..tracker import TrackResult, validate_box
 from ..frame_source import FrameSource
-from ..visualize import VideoSink, annotate
+from ..visualize import VideoSink, annotate, annotate_targets
 from .common import add_tracker_arguments, parse_box, tracker_from_arguments
 
 
@@ -62,12 +69,56 @@ def track_to_file(tracker, first: np.ndarray, box, frames: Iterable[np.ndarray],
     return times
 
 
+RESULT_LINE = "{:.3f},{:.3f},{:.3f},{:.3f},{:.4f},{}\n"
+
+
+def target_output(output: Path, target_id: int) -> Path:
+    """The results file of one target of several: ``results.txt`` -> ``results_id2.txt``."""
+    return output.with_name(f"{output.stem}_id{target_id}{output.suffix}")
+
+
+def track_targets_to_files(multi: MultiTracker, first: np.ndarray, boxes, frames: Iterable[np.ndarray],
+                           output: Path, sink: VideoSink | None = None, max_frames: int | None = None,
+                           total: int | None = None) -> list[float]:
+    """Several targets: ``multi`` gets one target per box on ``first``, then tracks ``frames``; one
+    results file per target (``target_output``); returns the per-frame track times (all targets)."""
+    ids = [multi.add(first, box) for box in boxes]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    files = {i: open(target_output(output, i), "w") for i in ids}
+    times: list[float] = []
+    try:
+        for i, box in zip(ids, boxes):
+            files[i].write(RESULT_LINE.format(*box, 1.0, "init"))
+        if sink:
+            sink.write(annotate_targets(first, {i: TrackResult(tuple(b), 1.0) for i, b in zip(ids, boxes)}))
+        bar = tqdm(frames, total=(total - 1) if total else None, unit="frame", desc=f"tracking {len(ids)} targets")
+        for frame in bar:
+            if max_frames and len(times) + 1 >= max_frames:
+                break
+            t0 = time.perf_counter()
+            results = multi.track(frame)
+            times.append(time.perf_counter() - t0)
+            for i, r in results.items():
+                files[i].write(RESULT_LINE.format(*r.box, r.score, r.state))
+            bar.set_postfix(fps=f"{1.0 / np.mean(times[-30:]):.1f}")
+            if sink:
+                sink.write(annotate_targets(frame, results, text=f"{1.0 / times[-1]:.0f} FPS"))
+    finally:
+        for f in files.values():
+            f.close()
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("source", help="video file, image folder or camera index (e.g. 0)")
-    parser.add_argument("--box", type=parse_box, default=None, help="initial box x,y,w,h (0-based pixels)")
+    parser.add_argument("--box", type=parse_box, action="append", default=None,
+                        help="initial box x,y,w,h (0-based pixels); repeat it for several targets")
     parser.add_argument("--output", type=Path, default=Path("output/track/results.txt"),
-                        help="per-frame results: x,y,w,h,score,state (default: %(default)s)")
+                        help="per-frame results: x,y,w,h,score,state (default: %(default)s); several "
+                             "targets: one file per target, <stem>_id<N><suffix>")
+    parser.add_argument("--independent-targets", action="store_true",
+                        help="several targets: mutual awareness off (each as a separate tracker would follow it)")
     parser.add_argument("--video", type=Path, default=None, help="also write an annotated video (.mp4/.avi)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     add_tracker_arguments(parser)
@@ -85,9 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     if first is None:
         print(f"error: {args.source} has no frames", file=sys.stderr)
         return 2
-    box = args.box or select_box_interactively(first)
+    boxes = args.box or [select_box_interactively(first)]
+    sink = None
     try:
-        tracker.init(first, box)
+        if len(boxes) == 1:
+            tracker.init(first, boxes[0])
+        else:
+            multi = MultiTracker(tracker, mutual_awareness=not args.independent_targets)
+            for number, box in enumerate(boxes, 1):   # every box checked before anything is written
+                try:
+                    validate_box(box, first.shape)
+                except ValueError as exc:
+                    raise ValueError(f"--box number {number} {box}: {exc}") from exc
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -95,12 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     total = len(source) or None
     if args.max_frames:
         total = min(total or args.max_frames, args.max_frames)
-    times = track_to_file(tracker, first, box, frames, args.output, sink, args.max_frames, total)
+    if len(boxes) == 1:
+        times = track_to_file(tracker, first, boxes[0], frames, args.output, sink, args.max_frames, total)
+    else:
+        times = track_targets_to_files(multi, first, boxes, frames, args.output, sink, args.max_frames, total)
     if sink:
         sink.close()
     fps = len(times) / sum(times) if times else float("nan")
     print(f"tracked {len(times)} frames at {fps:.1f} FPS ({tracker.mode}, {tracker.device}, {tracker.precision}); "
-          f"results: {args.output}"
+          f"results: {args.output if len(boxes) == 1 else target_output(args.output, 1).name + ' ...'}"
           + (f"; video: {args.video}" if args.video else ""))
     return 0
 
