@@ -3,7 +3,8 @@
 
     dasiamrpn-client init 56 20 31 45             # box x y w h on the newest frame
     dasiamrpn-client init 56 20 31 45 --stamp 1712345678.123456789
-    dasiamrpn-client stop
+    dasiamrpn-client remove 2                     # end target 2 of a multi-target node (max_targets > 1)
+    dasiamrpn-client stop                         # end every target
     dasiamrpn-client echo --count 10              # stamp, state, score, x y w h
 
 On a ROS 2 install the same is ``ros2 service call`` / ``ros2 topic echo`` (see docs/ros.md).
@@ -39,7 +40,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     for name in ("x", "y", "w", "h"):
         init.add_argument(name, type=int)
     init.add_argument("--stamp", help="sec.nanosec of the frame the box was drawn on (default: newest frame)")
-    sub.add_parser("stop", help="stop tracking")
+    remove = sub.add_parser("remove", help="end one target by id (~/remove_target)")
+    remove.add_argument("target_id", type=int)
+    sub.add_parser("stop", help="stop tracking (every target)")
     echo = sub.add_parser("echo", help="print the published boxes")
     echo.add_argument("--count", type=int, default=0, help="stop after this many boxes (default: until Ctrl-C)")
     return parser.parse_args(argv)
@@ -105,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     parse_stamp(args.stamp)
             response = call(node, SetCameraInfo, f"{prefix}/init_box", request)
             print(("ok: " if response.success else "failed: ") + response.status_message)
+            return 0 if response.success else 1
+        if args.command == "remove":
+            from dasiamrpn_interfaces.srv import RemoveTarget   # built by make setup (ros_interfaces/)
+            response = call(node, RemoveTarget, f"{prefix}/remove_target", RemoveTarget.Request(target_id=args.target_id))
+            print(("ok: " if response.success else "failed: ") + response.message)
             return 0 if response.success else 1
         if args.command == "stop":
             print(call(node, Trigger, f"{prefix}/stop", Trigger.Request()).message)

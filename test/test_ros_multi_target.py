@@ -9,6 +9,7 @@ tracked ones) and the other goes on alone; /diagnostics has one entry per target
 from __future__ import annotations
 
 import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from dasiamrpn_core.demo_sequence import make_sequence
 from dasiamrpn_core.geometry import iou_xywh
 from dasiamrpn_ros.image_conversion import bgr_to_image
 from dasiamrpn_ros.messages import detection_box
-from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe
+from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, console_script, ros_env
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT_S = 90.0
@@ -41,7 +42,7 @@ def node_and_probe(tmp_path):
     probe.add_recorder("marker", ImageMarker, "/dasiamrpn_tracker/marker")
     try:
         probe.wait_ready(node, WAIT_S)
-        yield node, probe
+        yield node, probe, lease.domain_id
     finally:
         probe.close()
         node.stop(signal.SIGKILL) if node.alive() else node.stop()
@@ -59,7 +60,7 @@ def publish_and_wait(probe: Probe, image, ids_expected: int):
 
 
 def test_two_targets_one_node_ids_limit_and_removal(node_and_probe):
-    node, probe = node_and_probe
+    node, probe, domain_id = node_and_probe
     seq = make_sequence("lookalike")
     first = bgr_to_image(seq.frames[0], "bgr8", header=Header(stamp=probe.now(), frame_id="cam"))
     probe.publish(first)
@@ -86,8 +87,9 @@ def test_two_targets_one_node_ids_limit_and_removal(node_and_probe):
 
     unknown = probe.remove_target(9)
     assert not unknown.success and "no target with id 9" in unknown.message and "target 1" in unknown.message
-    removed = probe.remove_target(1)
-    assert removed.success and "ended target 1" in removed.message, removed
+    removed = subprocess.run(console_script("dasiamrpn-client") + ["remove", "1"], env=ros_env(domain_id),
+                             capture_output=True, text=True, timeout=WAIT_S)   # the README's way
+    assert removed.returncode == 0 and "ok: ended target 1" in removed.stdout, (removed.stdout, removed.stderr)
     after = [publish_and_wait(probe, seq.frames[i], 1)[1] for i in range(REMOVE_AT, REMOVE_AT + 6)]
     assert all(set(tracked) <= {2} for tracked in after) and any(2 in tracked for tracked in after), after
     assert any(m.msg.id == 1 and m.msg.action == m.msg.REMOVE for m in probe.snapshot("marker"))
