@@ -3,7 +3,8 @@
 For each 640x480 frame of the built-in demo sequence: publish it as ``sensor_msgs/Image`` and time
 until its box arrives (image-in -> box-out, lock-step so nothing queues), then time a direct
 ``tracker.track`` call on the same frame in this process (same checkpoint, mode and thread count,
-same tracker state). The node's overhead is the per-frame difference; the node also reports its
+same tracker state; with ``--targets N`` the node runs ``max_targets`` N with N targets and the
+direct call is a ``MultiTracker`` with the same N targets). The node's overhead is the per-frame difference; the node also reports its
 own receive -> publish time minus its track time (``node.overhead_ms``), which background load on
 a shared machine does not blur. The node runs as a subprocess started like a user starts it, on
 its own ROS_DOMAIN_ID with localhost-only discovery.
@@ -26,7 +27,7 @@ import torch
 from std_msgs.msg import Header
 from tqdm import tqdm
 
-from dasiamrpn_core import BACKENDS, load_tracker
+from dasiamrpn_core import BACKENDS, MultiTracker, load_tracker
 from dasiamrpn_core.demo_sequence import make_sequence
 
 from dasiamrpn_ros.image_conversion import bgr_to_image
@@ -35,6 +36,14 @@ from dasiamrpn_ros.testing import LARGE_IMAGES_ENV, DomainLease, NodeProcess, Pr
 BOX_TIMEOUT_S = 60.0
 DIAGNOSTICS_WAIT_S = 10.0
 INIT_ATTEMPTS, INIT_POLL_S = 100, 0.05
+
+
+def target_boxes(sequence, n: int) -> list[tuple[int, ...]]:
+    """``n`` init boxes on the demo's first frame: the face, its twin, then background patches of the
+    (panning) photo in two rows (up to 12 targets)."""
+    boxes = [sequence.boxes[0], sequence.twin[0]]
+    boxes += [(40 + 110 * (k % 5), 360 if k < 5 else 40, 64, 64) for k in range(max(0, n - 2))]
+    return [tuple(int(round(v)) for v in box) for box in boxes[:n]]
 
 
 def stats_ms(seconds: Sequence[float]) -> dict:
@@ -66,6 +75,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=0.2,
                         help="pause (s) before each timed call, so the other process's worker threads "
                              "are idle and the two measurements do not slow each other (default 0.2)")
+    parser.add_argument("--targets", type=int, default=1, help="targets at once (the node's max_targets; default 1)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args(argv)
 
@@ -77,10 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sequence = make_sequence("demo")
     count = args.warmup + args.frames + 1
     frames = [sequence.frames[i % len(sequence.frames)] for i in range(count)]
-    box = tuple(int(round(v)) for v in sequence.boxes[0])
+    boxes = target_boxes(sequence, args.targets)
     tracker = load_tracker(args.checkpoint, device="cpu", mode=args.mode, backend=args.backend)
+    multi = MultiTracker(tracker) if args.targets > 1 else None
     params = {"device": "cpu", "mode": args.mode, "checkpoint": args.checkpoint or "", "image_reliability": args.qos,
-              "backend": tracker.backend}
+              "backend": tracker.backend, "max_targets": args.targets}
     e2e, direct = [], []
     # the node tracks on a worker thread; so does the direct measurement (here the main thread's
     # OpenMP team measured ~1.7x slower than a worker thread's on the shared 2-core machine)
@@ -92,12 +103,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             first = bgr_to_image(frames[0], args.encoding, header=Header(stamp=probe.now(), frame_id="bench"))
             probe.publish(first)
             for _ in range(INIT_ATTEMPTS):
-                if probe.init_box(box, stamp=first.header.stamp).success:
+                if probe.init_box(boxes[0], stamp=first.header.stamp).success:
                     break
                 time.sleep(INIT_POLL_S)
             else:
                 raise RuntimeError(f"init_box failed:\n{node.output()}")
-            worker.submit(tracker.init, frames[0], box).result()
+            for box in boxes[1:]:
+                answer = probe.init_box(box, stamp=first.header.stamp)
+                if not answer.success:
+                    raise RuntimeError(f"init_box {box} failed: {answer.status_message}")
+            if multi is None:
+                worker.submit(tracker.init, frames[0], boxes[0]).result()
+            else:
+                for box in boxes:
+                    worker.submit(multi.add, frames[0], box).result()
             for i, frame in enumerate(tqdm(frames[1:], desc="frames", unit="frame")):
                 time.sleep(args.settle)
                 msg = bgr_to_image(frame, args.encoding, header=Header(stamp=probe.now(), frame_id="bench"))
@@ -107,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise RuntimeError(f"no box for frame {i + 1}:\n{node.output()[-3000:]}")
                 t1 = time.perf_counter()
                 time.sleep(args.settle)
-                direct_s = worker.submit(timed, tracker.track, frame).result()
+                direct_s = worker.submit(timed, (multi or tracker).track, frame).result()
                 if i >= args.warmup:
                     e2e.append(t1 - t0)
                     direct.append(direct_s)
@@ -121,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overhead = [a - b for a, b in zip(e2e, direct)]
     result = {
         "image": f"{frames[0].shape[1]}x{frames[0].shape[0]} {args.encoding}", "mode": args.mode,
+        "targets": args.targets,
         "qos": args.qos, "fastdds_profile": os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE", "default"),
         "model": str(tracker.checkpoint.path), "backend": tracker.backend, "torch_threads": torch.get_num_threads(),
         "end_to_end": stats_ms(e2e), "direct_track": stats_ms(direct),

@@ -47,13 +47,15 @@ def test_training_throughput_benchmark(tmp_path):
     assert bad.returncode == 2 and "no_such_key" in bad.stderr
 
 
-def test_ros_latency_benchmark_runs_a_real_node(tmp_path):
-    """It leases its own ROS_DOMAIN_ID and starts the tracker node as a user does (localhost only)."""
-    out = run("ros_latency", "--frames", "4", "--warmup", "1", "--backend", "torch", "--json",
-              str(tmp_path / "r.json"), cwd=REPO)
+@pytest.mark.parametrize("targets", [1, 3])
+def test_ros_latency_benchmark_runs_a_real_node(tmp_path, targets):
+    """It leases its own ROS_DOMAIN_ID and starts the tracker node as a user does (localhost only);
+    ``--targets 3``: the node with max_targets 3 and three targets against a MultiTracker."""
+    out = run("ros_latency", "--frames", "4", "--warmup", "1", "--backend", "torch", "--targets", str(targets),
+              "--json", str(tmp_path / "r.json"), cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["backend"] == "torch" and report["end_to_end"]["frames"] == 4
+    assert report["backend"] == "torch" and report["end_to_end"]["frames"] == 4 and report["targets"] == targets
     e2e, direct = report["end_to_end"], report["direct_track"]
     assert 0 < direct["median_ms"] and 0 < e2e["median_ms"] <= e2e["p95_ms"]
     assert report["node"]["track_ms"] > 0 and report["node"]["latency_ms"] >= report["node"]["track_ms"]
