@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import platform
 import resource
 import sys
 import tempfile
@@ -41,6 +42,17 @@ def _official_weights(directory: Path, shared: Path | None, wanted: set[str]) ->
             directory.mkdir(parents=True, exist_ok=True)
             torch.save(module.make_state_dict(name, 2), path)
     return {name: path for name, path in found.items() if path.exists()}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo): every timing names its machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _stats(seconds: list[float]) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,19 +27,11 @@ from dasiamrpn_ros.depth_input import DepthInput
 from dasiamrpn_ros.frame_buffer import Stamp
 from dasiamrpn_ros.image_conversion import depth_to_image
 
+from .backends import cpu_model
+
 WARMUP = 50
 MAX_AGE_S = 0.05
 BUDGET_MS = 1.0   # the bound per frame on 640x480
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(encoding: str, box, frames: int) -> dict:

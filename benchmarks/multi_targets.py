@@ -27,7 +27,7 @@ from dasiamrpn_core.cli.common import parse_backend_list
 from dasiamrpn_core.demo_sequence import make_sequence
 from dasiamrpn_core.multi import MultiTracker
 
-from .backends import _stats
+from .backends import _stats, cpu_model
 
 TARGETS = (1, 2, 4, 8)
 KIB = 1024
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(v) for v in args.targets.split(",")]
     torch.set_num_threads(args.threads)
     seq = make_sequence("demo", num_frames=args.frames)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.frames} frames of the 640x480 demo sequence, "
-          f"mode {args.mode}")
+    print(f"CPU {cpu_model()}, torch {torch.__version__}, {args.threads} threads, {args.frames} frames of the "
+          f"640x480 demo sequence, mode {args.mode}")
     results: dict[str, dict] = {}
     for label, backend, half in args.backends:
         prototype = load_tracker(args.checkpoint, device="cpu", mode=args.mode, backend=backend, half=half,
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"batched/one target {r['batched']['median_ms'] / one:.2f}, peak RSS {r['peak_rss_mb']:.0f} MiB",
                   flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"threads": args.threads, "frames": args.frames, "mode": args.mode,
+        args.json.write_text(json.dumps({"cpu": cpu_model(), "threads": args.threads, "frames": args.frames, "mode": args.mode,
                                          "results": results}, indent=1))
     return 0
 
