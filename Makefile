@@ -11,7 +11,7 @@ export DASIAMRPN_SHARED ?= $(abspath ../shared)
 VOT_TOOLKIT := vot-toolkit==0.7.4 attributee==0.1.9 lazy-object-proxy==1.13.0 colorama==0.4.6 \
 	phx-class-registry==5.1.1 cachetools==8.0.2 numba==0.68.1 llvmlite==0.50.0 vot-trax==4.0.2 bidict==0.24.1
 
-.PHONY: setup demo test test-slow bench gpu-check mutation lint
+.PHONY: browser setup demo test test-slow bench gpu-check mutation lint
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt setup.py ros_interfaces/build.py \
@@ -22,7 +22,14 @@ $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt set
 	$(VPY) ros_interfaces/build.py
 	$(VPY) -m pip install -q --no-deps --upgrade --target $(VENV)/vot $(VOT_TOOLKIT)
 	$(VPY) -m pip install -q -e . --no-deps
+	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# Debian's chromium and its chromedriver, for the web page's browser test (test/test_ros_web.py)
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "make setup: chromium and chromedriver are missing: sudo apt-get install chromium chromium-driver (the web page's browser test needs them)"; fi
 
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VENV)/bin/dasiamrpn-demo

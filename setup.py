@@ -20,6 +20,7 @@ setup(
     package_dir={"dasiamrpn_training": "training", "dasiamrpn_benchmarks": "benchmarks"},
     package_data={
         "dasiamrpn_core": ["weights/*.pth", "weights/*.md", "weights/*.json"],
+        "dasiamrpn_ros": ["web/*.html"],
         "dasiamrpn_training": ["configs/*.yaml"],
     },
     data_files=[
@@ -54,6 +55,7 @@ setup(
             "dasiamrpn-replay = dasiamrpn_ros.replay_node:main",
             "dasiamrpn-track-bag = dasiamrpn_ros.track_bag:main",
             "dasiamrpn-client = dasiamrpn_ros.client:main",
+            "dasiamrpn-web = dasiamrpn_ros.web_node:main",
             # the benchmarks (benchmarks/, installed as dasiamrpn_benchmarks)
             "dasiamrpn-bench = dasiamrpn_benchmarks.backends:main",
             "dasiamrpn-bench-peers = dasiamrpn_benchmarks.peers:main",
@@ -71,6 +73,7 @@ setup(
             "tracker_node = dasiamrpn_ros.tracker_node:main",
             "tracker_lifecycle_node = dasiamrpn_ros.tracker_node:lifecycle_main",
             "replay_node = dasiamrpn_ros.replay_node:main",
+            "web = dasiamrpn_ros.web_node:main",
         ],
     },
 )

@@ -241,14 +241,14 @@ def test_shipped_fastdds_profile_keeps_the_robot_reachable():
 ROSDEP_KEYS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "std_msgs", "std_srvs",
                "geometry_msgs", "diagnostic_msgs", "vision_msgs", "rosgraph_msgs", "visualization_msgs", "cv_bridge", "ament_index_python", "launch",
                "launch_ros", "python3-numpy", "python3-opencv", "python3-yaml", "python3-tqdm", "python3-torch",
-               "python3-pytest", "python3-matplotlib"}
+               "python3-pytest", "python3-matplotlib", "python3-aiohttp"}
 # optional inference backends (pip only, no rosdep key; backend=auto uses them when installed)
 OPTIONAL = {"onnxruntime", "openvino", "onnx",
             "rosbags"}   # pip only: bag replay and dasiamrpn-track-bag (requirements-node.txt)
 # the project's own interface package (ros_interfaces/): a package of the workspace, which rosdep
 # resolves from --from-paths src, not a rosdep key
 WORKSPACE_PACKAGES = {p.parent.name for p in (REPO / "ros_interfaces").glob("*/package.xml")} - {"vision_msgs"}
-PYTHON_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
+PYTHON_KEYS = {"aiohttp": "python3-aiohttp", "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
                "torch": "python3-torch"}
 
 
