@@ -68,6 +68,7 @@ setup(
             "dasiamrpn-bench-depth = dasiamrpn_benchmarks.depth_cost:main",
             "dasiamrpn-bench-multi = dasiamrpn_benchmarks.multi_targets:main",
             "dasiamrpn-bench-multi-awareness = dasiamrpn_benchmarks.multi_awareness:main",
+            "dasiamrpn-bench-web = dasiamrpn_benchmarks.web_page:main",
             "dasiamrpn-gpu-check = dasiamrpn_benchmarks.gpu_check:main",
             # names used by `ros2 run dasiamrpn_ros <exe>` in a colcon workspace
             "tracker_node = dasiamrpn_ros.tracker_node:main",

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 TRUE_WORDS, FALSE_WORDS = ("true", "1"), ("false", "0")
 # arguments that override the parameters file when not empty, and which of them are booleans
 OVERRIDABLE = ("checkpoint", "device", "mode", "use_compressed", "image_reliability", "use_depth", "use_sim_time")
-BOOLEAN = ("use_compressed", "use_depth", "use_sim_time", "start_camera")
+BOOLEAN = ("use_compressed", "use_depth", "use_sim_time", "start_camera", "web")
 CAMERA_INFO = "camera_info"
 CAMERA_HINT = ("start_camera:=true needs the v4l2_camera package: sudo apt install ros-$ROS_DISTRO-v4l2-camera "
                "(or leave start_camera out and remap image:= to your camera's topic)")
@@ -69,3 +69,12 @@ def exit_problem(node: str, returncode: int | None) -> str | None:
         return None
     return (f"{node} exited with code {returncode} (it failed to start or crashed; its log above says why): "
             f"ending the launch with an error")
+
+
+def web_parameters(port: str, tracker: str, use_compressed: str) -> dict[str, int | str | bool]:
+    """The web page node's parameters (``web:=true``): its port, the tracker's fully qualified name
+    and the tracker's image transport; a port that is not 1..65535 stops the launch, named."""
+    if not port.strip().isdigit() or not 0 < int(port) < 65536:
+        raise LaunchArgumentError(f"launch argument web_port:={port!r} is not a TCP port (1..65535)")
+    return {"port": int(port), "tracker": tracker,
+            "use_compressed": bool(parse_bool("use_compressed", use_compressed, allow_empty=True))}

@@ -13,7 +13,8 @@ use_compressed), params_file (default: the installed config/tracker.yaml, which 
 name), namespace, node_name, use_sim_time, checkpoint, device, mode, use_compressed, image_reliability,
 use_depth (empty: keep the parameters file's value), depth (the registered depth image topic),
 depth_info (its CameraInfo; empty: the camera_info beside the depth topic), start_camera (needs the
-v4l2_camera package), video_device. Booleans: true/1 or false/0 (any case); anything else stops the
+v4l2_camera package), video_device, web (default true: also dasiamrpn-web, the page to pick targets,
+on 127.0.0.1:web_port; reach it through an SSH tunnel), web_port (8080). Booleans: true/1 or false/0 (any case); anything else stops the
 launch naming the argument (dasiamrpn_ros/launch_arguments.py). A tracker that fails at start-up
 (exit code 1) ends the launch with exit code 1.
 """
@@ -26,11 +27,12 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from dasiamrpn_ros.launch_arguments import (CAMERA_HINT, OVERRIDABLE, exit_problem, parameter_overrides, parse_bool,
-                                            remappings)
+                                            remappings, web_parameters)
 
 PACKAGE = "dasiamrpn_ros"
 TRACKER_EXECUTABLE = "tracker_node"
 TRACKER_NODE_NAME = "dasiamrpn_tracker"
+WEB_EXECUTABLE = "web"
 CAMERA_PACKAGE = "v4l2_camera"
 CAMERA_EXECUTABLE = "v4l2_camera_node"
 PARAMS_FILE = ("config", "tracker.yaml")
@@ -56,9 +58,25 @@ def _tracker_node(context):
     parameters = [_value(context, "params_file"), parameter_overrides(values)]
     name, namespace = _value(context, "node_name"), _value(context, "namespace")
     return [Node(package=PACKAGE, executable=TRACKER_EXECUTABLE, output="screen", name=name, namespace=namespace,
-                 parameters=parameters, on_exit=_on_tracker_exit("/".join(("", namespace.strip("/"), name)).replace("//", "/")),
+                 parameters=parameters, on_exit=_on_tracker_exit(_tracker_name(context)),
                  remappings=remappings(_value(context, "image"), _value(context, "depth"),
                                        _value(context, "depth_info")))]
+
+
+def _tracker_name(context) -> str:
+    namespace, name = _value(context, "namespace"), _value(context, "node_name")
+    return "/".join(("", namespace.strip("/"), name)).replace("//", "/")
+
+
+def _web_node(context):
+    if not parse_bool("web", _value(context, "web")):
+        return []
+    image = _value(context, "image")
+    return [Node(package=PACKAGE, executable=WEB_EXECUTABLE, name=f"{_value(context, 'node_name')}_web",
+                 namespace=_value(context, "namespace"), output="screen",
+                 parameters=[web_parameters(_value(context, "web_port"), _tracker_name(context),
+                                            _value(context, "use_compressed"))],
+                 remappings=[("image", image), ("image/compressed", f"{image}/compressed")])]
 
 
 def _camera_node(context):
@@ -106,6 +124,10 @@ def generate_launch_description() -> LaunchDescription:
                                           "(needs ros-$ROS_DISTRO-v4l2-camera)"),
         DeclareLaunchArgument("video_device", default_value="/dev/video0",
                               description="camera device for v4l2_camera"),
+        DeclareLaunchArgument("web", default_value="true",
+                              description="also start dasiamrpn-web, the page to pick targets (127.0.0.1:web_port)"),
+        DeclareLaunchArgument("web_port", default_value="8080", description="TCP port of the page"),
     ]
     return LaunchDescription(arguments + [OpaqueFunction(function=_camera_node),
-                                          OpaqueFunction(function=_tracker_node)])
+                                          OpaqueFunction(function=_tracker_node),
+                                          OpaqueFunction(function=_web_node)])

@@ -279,3 +279,21 @@ def test_package_xml_declares_what_the_node_imports_and_nothing_else():
     needed = {PYTHON_KEYS.get(m, m) for m in imported - stdlib - own - OPTIONAL}
     assert needed == exec_deps, f"imported but not declared: {needed - exec_deps}; declared, not imported: " \
                                 f"{exec_deps - needed}"
+
+
+def test_the_launch_starts_the_web_page_with_the_trackers_name_and_port():
+    """web:=true (the default) also starts dasiamrpn-web for this tracker (its fully qualified name,
+    its image remapping, web_port); a bad port stops the launch, named."""
+    from dasiamrpn_ros.launch_arguments import LaunchArgumentError, web_parameters
+    defaults = argument_defaults()
+    assert (defaults["web"], defaults["web_port"]) == ("true", "8080")
+    text = LAUNCH_FILE.read_text()
+    assert 'parse_bool("web"' in text and "web_parameters(" in text and 'WEB_EXECUTABLE = "web"' in text
+    setup = (REPO / "setup.py").read_text()
+    assert '"web = dasiamrpn_ros.web_node:main"' in setup
+    assert web_parameters("8081", "/left/tracker", "") == {"port": 8081, "tracker": "/left/tracker",
+                                                          "use_compressed": False}
+    assert web_parameters("80", "/t", "true")["use_compressed"] is True
+    for bad in ("0", "70000", "http", ""):
+        with pytest.raises(LaunchArgumentError, match=r"web_port:=.* is not a TCP port"):
+            web_parameters(bad, "/t", "")
