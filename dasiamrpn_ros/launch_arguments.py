@@ -71,10 +71,15 @@ def exit_problem(node: str, returncode: int | None) -> str | None:
             f"ending the launch with an error")
 
 
-def web_parameters(port: str, tracker: str, use_compressed: str) -> dict[str, int | str | bool]:
+def web_parameters(port: str, tracker: str, use_compressed: str, image_reliability: str = "") -> dict[str, int | str | bool]:
     """The web page node's parameters (``web:=true``): its port, the tracker's fully qualified name
-    and the tracker's image transport; a port that is not 1..65535 stops the launch, named."""
+    and the tracker's image transport and reliability (empty: the web node's default); a port that
+    is not 1..65535 stops the launch, named."""
     if not port.strip().isdigit() or not 0 < int(port) < 65536:
         raise LaunchArgumentError(f"launch argument web_port:={port!r} is not a TCP port (1..65535)")
-    return {"port": int(port), "tracker": tracker,
-            "use_compressed": bool(parse_bool("use_compressed", use_compressed, allow_empty=True))}
+    values: dict[str, int | str | bool] = {
+        "port": int(port), "tracker": tracker,
+        "use_compressed": bool(parse_bool("use_compressed", use_compressed, allow_empty=True))}
+    if image_reliability:
+        values["image_reliability"] = image_reliability
+    return values

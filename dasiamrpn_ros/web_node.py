@@ -50,6 +50,7 @@ from std_srvs.srv import Trigger
 from .frame_buffer import Stamp
 from .image_conversion import ImageConversionError, compressed_to_bgr, image_to_bgr
 from .messages import VISION_MSGS_ERROR, Detection2DArray, detection_box, image_qos
+from .parameters import RELIABILITIES
 from .ros_main import run_node
 
 NODE_NAME = "dasiamrpn_web"
@@ -60,6 +61,7 @@ TRACKING_FRESH_S = 1.0   # detections this recent: the tracker is tracking, fram
 STATUS_PERIOD_S = 1.0    # status message to the page (tracker present, image age)
 SERVICE_TIMEOUT_S = 10.0
 EXECUTOR_THREADS = 4
+IMAGE_QUEUE_DEPTH = 5    # keep-last depth of the image subscription
 SERVER_START_S = 10.0
 
 
@@ -72,6 +74,7 @@ class WebSettings:
     fps: float
     jpeg_quality: int
     use_compressed: bool
+    image_reliability: str
 
 
 PARAMETERS = {   # name: (default, description)
@@ -82,6 +85,8 @@ PARAMETERS = {   # name: (default, description)
     "fps": (15.0, "largest frame rate sent to the page"),
     "jpeg_quality": (70, "JPEG quality of the frames sent (1-100)"),
     "use_compressed": (False, "subscribe to image/compressed instead of image"),
+    "image_reliability": ("best_effort", "QoS reliability of the image subscription (best_effort | reliable; use "
+                                         "the tracker's: a frame lost by the tracker but shown here cannot start it)"),
 }
 
 
@@ -94,6 +99,8 @@ def check_settings(values: dict[str, Any]) -> WebSettings:
         problems.append(f"fps must be within (0, 120], got {values['fps']}")
     if not 1 <= int(values["jpeg_quality"]) <= 100:
         problems.append(f"jpeg_quality must be within 1..100, got {values['jpeg_quality']}")
+    if values["image_reliability"] not in RELIABILITIES:
+        problems.append(f"image_reliability must be one of {', '.join(RELIABILITIES)}, got {values['image_reliability']!r}")
     if not str(values["tracker"]).startswith("/"):
         problems.append(f"tracker must be a fully qualified node name (/ns/name), got {values['tracker']!r}")
     if problems:
@@ -102,7 +109,8 @@ def check_settings(values: dict[str, Any]) -> WebSettings:
     if str(values["host"]) not in LOOPBACK and not token:
         token = secrets.token_urlsafe(16)
     return WebSettings(str(values["host"]), int(values["port"]), token, str(values["tracker"]).rstrip("/"),
-                       float(values["fps"]), int(values["jpeg_quality"]), bool(values["use_compressed"]))
+                       float(values["fps"]), int(values["jpeg_quality"]), bool(values["use_compressed"]),
+                       str(values["image_reliability"]))
 
 
 def parse_init(message: dict, frames: dict[Stamp, tuple[int, int]]) -> tuple[Stamp, tuple[int, int, int, int],
@@ -140,7 +148,7 @@ class WebNode(Node):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.serve_error = ""
         group = ReentrantCallbackGroup()
-        qos = image_qos("best_effort", 1)
+        qos = image_qos(self.settings.image_reliability, IMAGE_QUEUE_DEPTH)
         if self.settings.use_compressed:
             self._image_sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
         else:

@@ -75,7 +75,7 @@ def _web_node(context):
     return [Node(package=PACKAGE, executable=WEB_EXECUTABLE, name=f"{_value(context, 'node_name')}_web",
                  namespace=_value(context, "namespace"), output="screen",
                  parameters=[web_parameters(_value(context, "web_port"), _tracker_name(context),
-                                            _value(context, "use_compressed"))],
+                                            _value(context, "use_compressed"), _value(context, "image_reliability"))],
                  remappings=[("image", image), ("image/compressed", f"{image}/compressed")])]
 
 

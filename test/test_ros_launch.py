@@ -297,3 +297,4 @@ def test_the_launch_starts_the_web_page_with_the_trackers_name_and_port():
     for bad in ("0", "70000", "http", ""):
         with pytest.raises(LaunchArgumentError, match=r"web_port:=.* is not a TCP port"):
             web_parameters(bad, "/t", "")
+    assert web_parameters("80", "/t", "", "reliable")["image_reliability"] == "reliable"

@@ -64,8 +64,11 @@ def stack(tmp_path, demo):
     index_of_pixels = {frame_key(f.tobytes()): i for i, f in enumerate(demo.frames)}
     lease = DomainLease()
     port = free_port()
-    tracker = NodeProcess.tracker(lease.domain_id, tmp_path / "tracker.log", {"mode": "dasiamrpn", "device": "cpu"},
-                                  params_file=REPO / "config" / "tracker.yaml")
+    # reliable image QoS for both (the replay camera publishes reliable): under load a best-effort frame
+    # can reach the page but not the tracker, and a box drawn on it cannot start the tracker (it says so)
+    tracker = NodeProcess.tracker(lease.domain_id, tmp_path / "tracker.log",
+                                  {"mode": "dasiamrpn", "device": "cpu", "image_reliability": "reliable",
+                                   "image_queue_depth": 10}, params_file=REPO / "config" / "tracker.yaml")
     probe = Probe(lease.domain_id)
     stamps: dict[tuple[int, int], int] = {}
     probe.node.create_subscription(
@@ -73,8 +76,8 @@ def stack(tmp_path, demo):
                                                       index_of_pixels.get(frame_key(bytes(m.data)), -1)), 50)
     replay = NodeProcess(console_script("dasiamrpn-replay") + [str(frames_dir), "--rate", str(RATE_HZ), "--loop"],
                          lease.domain_id, tmp_path / "replay.log")
-    web = NodeProcess(console_script("dasiamrpn-web") + ["--ros-args", "-p", f"port:={port}"], lease.domain_id,
-                      tmp_path / "web.log")
+    web = NodeProcess(console_script("dasiamrpn-web") + ["--ros-args", "-p", f"port:={port}", "-p",
+                                                         "image_reliability:=reliable"], lease.domain_id, tmp_path / "web.log")
     try:
         probe.wait_ready(tracker, WAIT_S)
         assert web.wait_for_output("page at http://127.0.0.1", WAIT_S), web.output()
