@@ -10,6 +10,7 @@ baseline; N separate processes would also hold N models). Per backend and N: med
 frame (all targets), batched and independent, their ratio, and the ratio to one target; peak RSS
 (``ru_maxrss``) after each N (the Ns run in increasing order, so the value after N = 8 is the
 process's peak with 8 targets). Mutual awareness is off (the batched call is what is measured).
+Each N first runs ``WARMUP_FRAMES`` untimed frames both ways (first calls compile graphs).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from dasiamrpn_core.multi import MultiTracker
 from .backends import _stats, cpu_model
 
 TARGETS = (1, 2, 4, 8)
+WARMUP_FRAMES = 3   # untimed frames per N first (OpenVINO compiles a graph on its first call)
 KIB = 1024
 MIB = 2**20
 
@@ -55,7 +57,8 @@ def _time_frames(step, frames) -> list[float]:
     return times
 
 
-def bench(prototype, frames, boxes) -> dict:
+def _started(prototype, frames, boxes):
+    """A multi-tracker and independent single trackers on ``boxes`` of ``frames[0]``."""
     multi = MultiTracker(prototype, mutual_awareness=False)
     for box in boxes:
         multi.add(frames[0], box)
@@ -64,6 +67,15 @@ def bench(prototype, frames, boxes) -> dict:
         single = prototype.fresh()
         single.init(frames[0], box)
         singles.append(single)
+    return multi, singles
+
+
+def bench(prototype, frames, boxes) -> dict:
+    warm_multi, warm_singles = _started(prototype, frames, boxes)   # first calls of each graph, untimed
+    for frame in frames[1:1 + WARMUP_FRAMES]:
+        warm_multi.track(frame)
+        [s.track(frame) for s in warm_singles]
+    multi, singles = _started(prototype, frames, boxes)
     batched = _time_frames(multi.track, frames[1:])
     independent = _time_frames(lambda f: [s.track(f) for s in singles], frames[1:])
     return {"batched": _stats(batched), "independent": _stats(independent),

@@ -138,6 +138,7 @@ class WebNode(Node):
         self.settings = check_settings({name: self.get_parameter(name).value for name in PARAMETERS})
         self._bridge = CvBridge()
         self._lock = threading.Lock()
+        self._watch_lock = threading.Lock()   # the camera subscription comes and goes with the pages
         self._pending: OrderedDict[Stamp, Any] = OrderedDict()   # frames waiting for their detections
         self._shown: OrderedDict[Stamp, tuple[int, int]] = OrderedDict()   # stamps sent -> (width, height)
         self._last_image = 0.0
@@ -148,11 +149,9 @@ class WebNode(Node):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.serve_error = ""
         group = ReentrantCallbackGroup()
-        qos = image_qos(self.settings.image_reliability, IMAGE_QUEUE_DEPTH)
-        if self.settings.use_compressed:
-            self._image_sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
-        else:
-            self._image_sub = self.create_subscription(Image, "image", self._on_image, qos)
+        # the camera is subscribed only while a page is open: nobody watching costs no image traffic
+        self._image_sub = None
+        self._image_topic = self.resolve_topic_name("image/compressed" if self.settings.use_compressed else "image")
         tracker = self.settings.tracker
         if VISION_MSGS_ERROR is None:
             self.create_subscription(Detection2DArray, f"{tracker}/detections", self._on_detections, 10)
@@ -235,6 +234,18 @@ class WebNode(Node):
                 await ws.send_bytes(jpeg)
             except (ConnectionError, RuntimeError):
                 self._pages.discard(ws)
+                self._watch(len(self._pages))
+
+    def _watch(self, open_pages: int) -> None:
+        """Subscribe to the camera while ``open_pages`` > 0, unsubscribe when the last page closed."""
+        with self._watch_lock:
+            if open_pages and self._image_sub is None:
+                kind = CompressedImage if self.settings.use_compressed else Image
+                qos = image_qos(self.settings.image_reliability, IMAGE_QUEUE_DEPTH)
+                self._image_sub = self.create_subscription(kind, self._image_topic, self._on_image, qos)
+            elif not open_pages and self._image_sub is not None:
+                self.destroy_subscription(self._image_sub)
+                self._image_sub, self._last_image = None, 0.0
 
     def status(self) -> dict:
         now = time.monotonic()
@@ -242,7 +253,7 @@ class WebNode(Node):
             age = now - self._last_image if self._last_image else None
             targets = dict(self._targets)
         return {"type": "status", "tracker": self._init_client.service_is_ready(), "tracker_name": self.settings.tracker,
-                "image_topic": self._image_sub.topic_name, "image_age_s": age, "targets": targets}
+                "image_topic": self._image_topic, "image_age_s": age, "targets": targets}
 
     def _call(self, client, request) -> Any:
         """A blocking service call (from the web thread's executor); the response, or RuntimeError."""
@@ -304,6 +315,7 @@ class WebNode(Node):
             ws = web.WebSocketResponse(heartbeat=10.0)
             await ws.prepare(request)
             self._pages.add(ws)
+            self._watch(len(self._pages))
             status = asyncio.create_task(self._status_loop(ws))
             try:
                 async for msg in ws:
@@ -320,6 +332,7 @@ class WebNode(Node):
             finally:
                 status.cancel()
                 self._pages.discard(ws)
+                self._watch(len(self._pages))
             return ws
 
         app = web.Application(middlewares=[require_token])
@@ -347,7 +360,7 @@ class WebNode(Node):
         self.loop = loop
         query = f"/?token={self.settings.token}" if self.settings.token else "/"
         self.get_logger().info(f"page at http://{self.settings.host}:{self.settings.port}{query} (images from "
-                               f"{self._image_sub.topic_name}, tracker {self.settings.tracker})")
+                               f"{self._image_topic} while a page is open, tracker {self.settings.tracker})")
         started.set()
         loop.run_forever()
 

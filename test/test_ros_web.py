@@ -121,8 +121,11 @@ def wait_js(driver, script: str, timeout: float = WAIT_S):
 def test_drag_a_box_on_the_frozen_frame_and_the_node_tracks_it(stack, browser, demo):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    browser.get(f"http://127.0.0.1:{stack['port']}/")
+    probe = stack["probe"]
+    watching = probe.node.count_subscribers("/image")   # the tracker and the probe: the web node only
+    browser.get(f"http://127.0.0.1:{stack['port']}/")   # subscribes to the camera while a page is open
     wait_js(browser, "return window.dasiamrpn.frames >= 3 && document.getElementById('status').textContent == 'live'")
+    assert probe.node.count_subscribers("/image") == watching + 1
     browser.find_element(By.ID, "freeze").click()
     sec, nanosec = wait_js(browser, "return window.dasiamrpn.frozen && window.dasiamrpn.frozen.meta.stamp")
     index = stack["stamps"][(sec, nanosec)]
@@ -142,7 +145,7 @@ def test_drag_a_box_on_the_frozen_frame_and_the_node_tracks_it(stack, browser, d
     bx, by, bw, bh = (int(round(v)) for v in dragged)
     assert f"box (x={bx}, y={by}, w={bw}, h={bh}) from the frame stamped {sec}.{nanosec:09d}" in answer["message"]
     assert stack["tracker"].wait_for_output(f"from the frame stamped {sec}.{nanosec:09d}", 10.0)
-    probe, stamps = stack["probe"], stack["stamps"]
+    stamps = stack["stamps"]
     assert probe.wait_until(lambda: len(probe.records["detections"]) >= 15, WAIT_S)
     ious = []
     for record in probe.snapshot("detections"):
