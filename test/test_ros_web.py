@@ -234,3 +234,19 @@ def test_parse_init_refuses_a_box_outside_the_frame():
         parse_init({"stamp": [5, 7], "box": [620, 20, 30, 40]}, shown)
     with pytest.raises(ValueError, match="is not inside"):
         parse_init({"stamp": [5, 7], "box": [10, 20, 0, 40]}, shown)
+
+
+def test_the_web_benchmark_measures_both_phases(tmp_path):
+    """dasiamrpn-bench-web (docs/web.md's numbers) runs the camera, tracker, web node and browser and
+    reports the tracker's ms per frame without and with the page, the web node's CPU, page fps and
+    latency."""
+    import subprocess
+    out = subprocess.run(console_script("dasiamrpn-bench-web") + ["--seconds", "3", "--port", str(free_port()),
+                                                                  "--json", str(tmp_path / "web.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "web.json").read_text())
+    without, with_page = report["phases"]["without_page"], report["phases"]["with_page"]
+    assert without["tracker_track_ms"] > 0 and with_page["tracker_track_ms"] > 0
+    assert with_page["page_fps"] > 0 and 0 < with_page["latency_ms"]["median"] <= with_page["latency_ms"]["p95"]
+    assert report["cpu"] and without["web_node_cpu_percent"] >= 0
