@@ -28,7 +28,8 @@ $(STAMP): requirements.txt requirements-node.txt requirements-interfaces.txt set
 # Debian's chromium and its chromedriver, for the web page's browser test (test/test_ros_web.py)
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "make setup: apt-get could not install chromium chromium-driver (the web page's browser test needs them)"; \
 	else echo "make setup: chromium and chromedriver are missing: sudo apt-get install chromium chromium-driver (the web page's browser test needs them)"; fi
 
 demo: $(STAMP)
