@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import cv2
 import numpy as np
 
 from dasiamrpn_core.demo_sequence import make_sequence
-from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, console_script
+from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, console_script, headless_chromium
 
 from .backends import cpu_model
 
@@ -48,16 +47,6 @@ def track_ms(probe: Probe, after: float) -> float:
     record = [r for r in probe.snapshot("diagnostics") if r.at > after][-1]
     values = {kv.key: kv.value for kv in record.msg.status[0].values}
     return float(values["track_ms"])
-
-
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=900,900", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             phases = {}
             for phase in ("without_page", "with_page"):
                 if phase == "with_page":
-                    driver = browser()
+                    driver = headless_chromium()
                     driver.get(f"http://127.0.0.1:{args.port}/")
                     deadline = time.monotonic() + WAIT_S
                     while driver.execute_script("return window.dasiamrpn.frames") < 3 and time.monotonic() < deadline:

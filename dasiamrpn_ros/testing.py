@@ -375,3 +375,20 @@ def make_random_checkpoint(path: Path, arch: str = "SiamRPNvot", seed: int = 0) 
     torch.manual_seed(seed)
     net = SiamRPN(ARCHITECTURES[arch]).eval()
     return save_checkpoint(path, net, PRESETS["vot"], {"source": f"random init, torch seed {seed}"})
+
+
+def headless_chromium(window: tuple[int, int] = (900, 900)):
+    """Debian's chromium, headless, driven by selenium through its chromedriver (``make setup``
+    installs both; AssertionError naming them when they are missing)."""
+    import shutil
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver_path, "chromium and chromedriver are installed by make setup (apt: chromium " \
+                                     "chromium-driver)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={window[0]},{window[1]}",
+                "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver_path), options=options)

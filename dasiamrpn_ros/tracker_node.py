@@ -35,6 +35,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from dasiamrpn_core import CheckpointError, ExportError, describe, load_tracker
+from dasiamrpn_core.tracker import STATES
 
 from .depth_input import DEPTH_WAIT_S, DepthInput, DepthOutcome
 from .frame_buffer import BufferedFrame, FrameBuffer, Stamp
@@ -64,7 +65,6 @@ WAIT_FRAME_S = 0.2       # the tracking thread re-checks for shutdown this often
 LOG_PERIOD_S = 5.0       # per-kind throttle of bad-input log lines
 NS_PER_MS = 1e6
 BYTES_PER_MB = 2**20
-STATE_RANK = ("tracking", "searching", "lost")   # best first: the node's state is its best target's
 CLOSE_TIMEOUT_S = 2.0      # the tracking thread is waited for this long at shutdown
 DEPTH_QUEUE_DEPTH = 5      # use_depth: keep-last depth of the depth and camera_info subscriptions
 
@@ -680,7 +680,7 @@ class TrackerCore:
             targets = self._sessions.targets
         states = {i: t.state for i, t in sorted(targets.items())}
         # the node's state: idle, or the best of its targets' (one entry per target says each)
-        state = min(states.values(), key=STATE_RANK.index) if states else "idle"
+        state = min(states.values(), key=STATES.index) if states else "idle"   # STATES: best first
         level, reasons = health(HealthInputs(
             self._track_failures, self._last_problem, (time.monotonic_ns() - self._last_image_ns) / 1e9,
             self._settings.image_timeout, self._image_sub.topic_name, states, self._settings.max_targets > 1))

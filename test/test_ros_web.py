@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import time
@@ -28,7 +27,7 @@ from sensor_msgs.msg import Image
 from dasiamrpn_core.demo_sequence import make_sequence
 from dasiamrpn_core.geometry import iou_xywh
 from dasiamrpn_ros.messages import detection_box
-from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, console_script
+from dasiamrpn_ros.testing import DomainLease, NodeProcess, Probe, console_script, headless_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT_S = 60.0
@@ -91,17 +90,7 @@ def stack(tmp_path, demo):
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver_path, "chromium and chromedriver are installed by make setup (apt: chromium " \
-                                     "chromium-driver)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=900,900",
-                "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver = headless_chromium()
     try:
         yield driver
     finally:
